@@ -1,0 +1,51 @@
+"""Settings from the environment; every variable is documented in the README."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"kazoo-vm: {name} must be a whole number, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    couchdb_url: str = "http://127.0.0.1:5984"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    token_ttl: int = 3600
+    page_size: int = 50
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_audio_bytes: int = 200 * 1024 * 1024
+    max_bulk_ids: int = 5000
+    retention_days: int = 93
+    couch_timeout: float = 10.0
+    couchdb_url_given: bool = False
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        env = os.environ
+        defaults = cls()
+        return cls(
+            couchdb_url=env.get("KAZOO_VM_COUCHDB_URL") or defaults.couchdb_url,
+            host=env.get("KAZOO_VM_HOST") or defaults.host,
+            port=_int("KAZOO_VM_PORT", defaults.port),
+            secret=env.get("KAZOO_VM_SECRET") or defaults.secret,
+            token_ttl=_int("KAZOO_VM_TOKEN_TTL", defaults.token_ttl),
+            page_size=_int("KAZOO_VM_PAGE_SIZE", defaults.page_size),
+            max_body_bytes=_int("KAZOO_VM_MAX_BODY_BYTES", defaults.max_body_bytes),
+            max_audio_bytes=_int("KAZOO_VM_MAX_AUDIO_BYTES", defaults.max_audio_bytes),
+            max_bulk_ids=_int("KAZOO_VM_MAX_BULK_IDS", defaults.max_bulk_ids),
+            retention_days=_int("KAZOO_VM_RETENTION_DAYS", defaults.retention_days),
+            couch_timeout=float(_int("KAZOO_VM_COUCHDB_TIMEOUT", int(defaults.couch_timeout))),
+            couchdb_url_given=bool(env.get("KAZOO_VM_COUCHDB_URL")),
+        )

@@ -1,0 +1,1 @@
+"""HTTP: the aiohttp application, routes, Crossbar envelope and errors, auth."""

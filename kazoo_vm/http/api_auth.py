@@ -1,0 +1,23 @@
+"""`PUT /v2/api_auth`: an account's API key for a signed, expiring token."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..voicemail.errors import Invalid
+from . import bodies, envelope, tokens
+from .context import ISSUED_TOKEN, settings, voicemail
+
+routes = web.RouteTableDef()
+
+
+@routes.put("/v2/api_auth")
+async def api_auth(request: web.Request) -> web.Response:
+    data = await bodies.read_data(request, settings(request).max_body_bytes)
+    api_key = data.get("api_key")
+    if not isinstance(api_key, str) or not api_key:
+        raise Invalid({"api_key": {"required": {"message": "Field is required but missing"}}})
+    account = await voicemail(request).accounts.by_api_key(api_key)
+    token = tokens.issue(settings(request).secret, account.id, settings(request).token_ttl)
+    request[ISSUED_TOKEN] = token
+    return envelope.success(request, {"account_id": account.id, "account_name": account.name,
+                                      "realm": account.realm}, status=201)

@@ -1,0 +1,57 @@
+"""Crossbar's response envelope and error envelope (reference §5.2-§5.3)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import web
+
+from .. import __version__
+from .context import ISSUED_TOKEN, REQUEST_ID
+
+CONTENT_TYPE = "application/json"
+NODE = hashlib.md5(f"kazoo-vm@{socket.gethostname()}".encode()).hexdigest()
+VERSION = f"4.3-kazoo-vm-{__version__}"
+
+STATUS_OF = {
+    "invalid_data": 400, "json_invalid": 400, "bad_identifier": 404, "not_found": 404, "faulty_request": 404,
+    "invalid_credentials": 401, "forbidden": 403, "invalid_method": 405, "datastore_conflict": 409,
+    "request_entity_too_large": 413, "unsupported_media_type": 415, "range_not_satisfiable": 416,
+    "datastore_fault": 503, "unspecified_fault": 500,
+}
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _revision(data: Any, revision: str | None) -> str:
+    return revision or hashlib.md5(dumps(data)).hexdigest()
+
+
+def json_response(request: web.Request, body: dict[str, Any], status: int,
+                  headers: dict[str, str] | None = None) -> web.Response:
+    base = {"auth_token": request.get(ISSUED_TOKEN, ""), "request_id": request[REQUEST_ID],
+            "node": NODE, "version": VERSION, "timestamp": _now()}
+    return web.Response(body=dumps({**base, **body}), status=status,
+                        headers={"Content-Type": CONTENT_TYPE, **(headers or {})})
+
+
+def success(request: web.Request, data: Any, *, status: int = 200, revision: str | None = None,
+            extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> web.Response:
+    body = {"data": data, "revision": _revision(data, revision), "status": "success", **(extra or {})}
+    return json_response(request, body, status, headers)
+
+
+def error(request: web.Request, code: str, message: str, data: Any, *, status: int | None = None,
+          headers: dict[str, str] | None = None) -> web.Response:
+    status = status or STATUS_OF.get(code, 500)
+    body = {"data": data, "error": str(status), "message": message, "status": "error"}
+    return json_response(request, body, status, headers)

@@ -1,0 +1,78 @@
+"""Routes of `/v2/accounts/{account_id}/vmboxes` and `/vmboxes/{box_id}`."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..voicemail.boxes import BoxResult, public
+from ..voicemail.paging import Page
+from . import bodies, envelope
+from .context import account, actor, settings, voicemail
+
+BOXES = "/v2/accounts/{account_id}/vmboxes"
+BOX = BOXES + "/{box_id}"
+
+routes = web.RouteTableDef()
+
+
+def paged(request: web.Request, page: Page, items: list) -> web.Response:
+    """A listing with Crossbar's paging keys, unless `paginate=false`."""
+    extra = {}
+    if request.query.get("paginate", "true") != "false":
+        extra["page_size"] = len(items)
+        if page.start is not None:
+            extra["start_key"] = request.query.get("start_key")
+        if page.next is not None:
+            extra["next_start_key"] = page.next.encode()
+    return envelope.success(request, items, extra=extra)
+
+
+def box_response(request: web.Request, result: BoxResult, status: int = 200) -> web.Response:
+    extra = {"message": " ".join(result.notices)} if result.notices else None
+    headers = {"Warning": ", ".join(result.warnings)} if result.warnings else {}
+    if status == 201:
+        headers["Location"] = result.box["id"]
+    return envelope.success(request, result.box, status=status, revision=result.rev, extra=extra,
+                            headers=headers)
+
+
+async def _data(request: web.Request) -> dict:
+    return await bodies.read_data(request, settings(request).max_body_bytes)
+
+
+@routes.get(BOXES)
+async def list_boxes(request: web.Request) -> web.Response:
+    page = await voicemail(request).box_listing(account(request), request.query)
+    return paged(request, page, [row["value"] for row in page.rows])
+
+
+@routes.put(BOXES)
+async def create_box(request: web.Request) -> web.Response:
+    result = await voicemail(request).boxes.create(account(request), await _data(request), actor(request))
+    return box_response(request, result, status=201)
+
+
+@routes.get(BOX)
+async def get_box(request: web.Request) -> web.Response:
+    box = await voicemail(request).boxes.load(account(request), request.match_info["box_id"])
+    return envelope.success(request, public(box), revision=box["_rev"])
+
+
+@routes.post(BOX)
+async def replace_box(request: web.Request) -> web.Response:
+    result = await voicemail(request).boxes.replace(account(request), request.match_info["box_id"],
+                                                    await _data(request), actor(request))
+    return box_response(request, result)
+
+
+@routes.patch(BOX)
+async def patch_box(request: web.Request) -> web.Response:
+    result = await voicemail(request).boxes.patch(account(request), request.match_info["box_id"],
+                                                  await _data(request), actor(request))
+    return box_response(request, result)
+
+
+@routes.delete(BOX)
+async def delete_box(request: web.Request) -> web.Response:
+    await _data(request)
+    box = await voicemail(request).delete_box(account(request), request.match_info["box_id"], actor(request))
+    return envelope.success(request, box)

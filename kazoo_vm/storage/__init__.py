@@ -1,0 +1,5 @@
+"""Storage: the CouchDB client, database names, design documents, attachments."""
+from .couch import JSON, CouchClient
+from .errors import Conflict, NotFound, StorageError, Unavailable, is_db_missing
+
+__all__ = ["JSON", "CouchClient", "Conflict", "NotFound", "StorageError", "Unavailable", "is_db_missing"]

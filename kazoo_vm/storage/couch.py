@@ -1,0 +1,201 @@
+"""A small CouchDB client on aiohttp: documents, bulk docs, views, databases, attachments.
+
+It speaks only what Apache CouchDB 3 and PouchDB Server both do (design.md), and percent-encodes
+every database name and document id so Kazoo's `account/xx/xx/...` names reach the right URL.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from .errors import Conflict, NotFound, StorageError, Unavailable
+
+JSON = dict[str, Any]
+
+VIEW_JSON_PARAMS = ("key", "keys", "startkey", "endkey", "start_key", "end_key")
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _doc_path(db: str, doc_id: str) -> str:
+    if doc_id.startswith("_design/"):
+        return f"{_seg(db)}/_design/{_seg(doc_id[len('_design/'):])}"
+    return f"{_seg(db)}/{_seg(doc_id)}"
+
+
+def _view_params(params: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if name in VIEW_JSON_PARAMS or isinstance(value, bool):
+            out[name] = json.dumps(value, separators=(",", ":"))
+        else:
+            out[name] = str(value)
+    return out
+
+
+class CouchClient:
+    """One shared aiohttp session to one CouchDB server; counts every request it makes."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0, session: aiohttp.ClientSession | None = None):
+        parsed = URL(url)
+        self.auth = aiohttp.BasicAuth(parsed.user or "", parsed.password or "") if parsed.user else None
+        self.base = str(parsed.with_user(None).with_password(None)).rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout, sock_read=timeout)
+        self.request_timeout = timeout
+        self._session = session
+        self.requests = 0
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=64)
+            self._session = aiohttp.ClientSession(connector=connector, auth=self.auth, timeout=self.timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    def _url(self, path: str) -> URL:
+        return URL(f"{self.base}/{path}", encoded=True)
+
+    @asynccontextmanager
+    async def _open(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
+        self.requests += 1
+        try:
+            async with self.session.request(method, self._url(path), **kwargs) as resp:
+                yield resp
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError, OSError) as exc:
+            raise Unavailable(f"CouchDB did not answer: {type(exc).__name__}") from exc
+
+    async def request(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                      body: Any = None, ok: Iterable[int] = (200, 201, 202)) -> Any:
+        kwargs: dict[str, Any] = {"params": params}
+        if body is not None:
+            kwargs["data"] = json.dumps(body, separators=(",", ":"))
+            kwargs["headers"] = {"Content-Type": "application/json"}
+        async with self._open(method, path, **kwargs) as resp:
+            try:
+                payload = await asyncio.wait_for(resp.json(content_type=None), self.request_timeout)
+            except (ValueError, asyncio.TimeoutError) as exc:
+                raise Unavailable(f"CouchDB sent an unreadable answer to {method}") from exc
+            if resp.status in ok:
+                return payload
+            raise _error(resp.status, payload)
+
+    # databases
+    async def db_exists(self, db: str) -> bool:
+        try:
+            await self.request("GET", _seg(db))
+            return True
+        except NotFound:
+            return False
+
+    async def db_create(self, db: str) -> bool:
+        """Create a database; False when it existed already."""
+        try:
+            await self.request("PUT", _seg(db))
+            return True
+        except Conflict:
+            return False
+
+    async def db_delete(self, db: str) -> None:
+        try:
+            await self.request("DELETE", _seg(db))
+        except NotFound:
+            pass
+
+    # documents
+    async def get(self, db: str, doc_id: str, **params: Any) -> JSON:
+        return await self.request("GET", _doc_path(db, doc_id), params=_view_params(params))
+
+    async def get_or_none(self, db: str, doc_id: str) -> JSON | None:
+        try:
+            return await self.get(db, doc_id)
+        except NotFound:
+            return None
+
+    async def put(self, db: str, doc: JSON) -> JSON:
+        """Save a document; sets its new `_rev` on the dict and returns it."""
+        result = await self.request("PUT", _doc_path(db, doc["_id"]), body=doc)
+        doc["_rev"] = result["rev"]
+        return doc
+
+    async def delete(self, db: str, doc_id: str, rev: str) -> None:
+        await self.request("DELETE", _doc_path(db, doc_id), params={"rev": rev})
+
+    async def bulk_docs(self, db: str, docs: list[JSON]) -> list[JSON]:
+        """`_bulk_docs`: one result per document, `{"id", "rev"}` or `{"id", "error", "reason"}`."""
+        if not docs:
+            return []
+        return await self.request("POST", f"{_seg(db)}/_bulk_docs", body={"docs": docs})
+
+    async def all_docs(self, db: str, keys: list[str], *, include_docs: bool = True) -> list[JSON]:
+        """`_all_docs` by keys; rows for missing ids carry `error`, deleted ones `value.deleted`."""
+        if not keys:
+            return []
+        params = {"include_docs": "true"} if include_docs else None
+        result = await self.request("POST", f"{_seg(db)}/_all_docs", params=params, body={"keys": keys})
+        return result["rows"]
+
+    async def view(self, db: str, design: str, view: str, **params: Any) -> JSON:
+        path = f"{_seg(db)}/_design/{_seg(design)}/_view/{_seg(view)}"
+        keys = params.pop("keys", None)
+        if keys is not None:
+            return await self.request("POST", path, params=_view_params(params), body={"keys": keys})
+        return await self.request("GET", path, params=_view_params(params))
+
+    # attachments
+    @asynccontextmanager
+    async def open_attachment(self, db: str, doc_id: str, name: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Stream an attachment: the caller reads `resp.content` chunk by chunk."""
+        async with self._open("GET", f"{_doc_path(db, doc_id)}/{_seg(name)}") as resp:
+            if resp.status != 200:
+                raise _error(resp.status, await _json_or_empty(resp))
+            yield resp
+
+    async def put_attachment(self, db: str, doc_id: str, rev: str, name: str, content_type: str,
+                             data: AsyncIterator[bytes] | bytes, length: int | None = None) -> str:
+        """Stream an attachment into a document; returns the document's new revision."""
+        headers = {"Content-Type": content_type}
+        if length is not None:
+            headers["Content-Length"] = str(length)
+        async with self._open("PUT", f"{_doc_path(db, doc_id)}/{_seg(name)}", params={"rev": rev},
+                              data=data, headers=headers) as resp:
+            payload = await _json_or_empty(resp)
+            if resp.status in (200, 201, 202):
+                return payload["rev"]
+            raise _error(resp.status, payload)
+
+
+async def _json_or_empty(resp: aiohttp.ClientResponse) -> JSON:
+    try:
+        payload = await resp.json(content_type=None)
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _error(status: int, payload: Any) -> StorageError:
+    reason = payload.get("reason") or payload.get("error") if isinstance(payload, dict) else None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if status == 404:
+        return NotFound(reason or "not_found")
+    if status == 409 or (status == 412 and error == "file_exists"):
+        return Conflict(reason or "conflict")
+    if status in (401, 403):
+        return Unavailable(f"CouchDB refused the service's credentials ({status})")
+    if status >= 500:
+        return Unavailable(f"CouchDB failed ({status}: {error or 'unknown'})")
+    return StorageError(f"CouchDB answered {status}: {error or 'unknown'}: {reason or ''}".strip(), status=status)

@@ -1,0 +1,57 @@
+"""The design documents of `couch_views/`, installed into databases and updated when the file differs."""
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from .couch import JSON, CouchClient
+from .errors import Conflict
+
+VIEWS_DIR = Path(__file__).resolve().parents[2] / "couch_views"
+
+ACCOUNTS = "accounts"
+ACCOUNT = "account"
+MODB = "modb"
+
+
+@cache
+def design_docs(classification: str) -> tuple[JSON, ...]:
+    """The design documents for one kind of database, as stored in couch_views/<kind>/."""
+    return tuple(json.loads(path.read_text()) for path in sorted((VIEWS_DIR / classification).glob("*.json")))
+
+
+def _differs(stored: JSON, wanted: JSON) -> bool:
+    return any(stored.get(key) != value for key, value in wanted.items() if key != "_id")
+
+
+class DesignDocs:
+    """Installs design documents once per database per process."""
+
+    def __init__(self, couch: CouchClient):
+        self.couch = couch
+        self._done: set[str] = set()
+
+    async def ensure(self, db: str, classification: str, *, force: bool = False) -> None:
+        if db in self._done and not force:
+            return
+        for wanted in design_docs(classification):
+            await self._install(db, wanted)
+        self._done.add(db)
+
+    def forget(self, db: str) -> None:
+        self._done.discard(db)
+
+    async def _install(self, db: str, wanted: JSON) -> None:
+        for _ in range(3):
+            stored = await self.couch.get_or_none(db, wanted["_id"])
+            if stored is not None and not _differs(stored, wanted):
+                return
+            doc = dict(wanted)
+            if stored is not None:
+                doc["_rev"] = stored["_rev"]
+            try:
+                await self.couch.put(db, doc)
+                return
+            except Conflict:
+                continue

@@ -1,0 +1,26 @@
+"""What can go wrong when talking to CouchDB, as exceptions the upper layers can map."""
+
+
+class StorageError(Exception):
+    def __init__(self, message: str = "storage error", *, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class NotFound(StorageError):
+    pass
+
+
+class Conflict(StorageError):
+    pass
+
+
+class Unavailable(StorageError):
+    """CouchDB cannot be reached, timed out, or failed on its side."""
+
+
+DB_MISSING_REASONS = {"no_db_file", "Database does not exist."}
+
+
+def is_db_missing(error: NotFound) -> bool:
+    return str(error) in DB_MISSING_REASONS

@@ -1,0 +1,54 @@
+"""The storage facade the domain uses: views that treat a missing database as empty and install
+missing design documents, and databases created on demand with their design documents."""
+from __future__ import annotations
+
+from typing import Any
+
+from .couch import JSON, CouchClient
+from .design_docs import DesignDocs
+from .errors import NotFound, is_db_missing
+
+
+class Store:
+    def __init__(self, couch: CouchClient):
+        self.couch = couch
+        self.designs = DesignDocs(couch)
+        self.created_dbs: set[str] = set()
+
+    async def rows(self, db: str, classification: str, design: str, view: str, **params: Any) -> list[JSON]:
+        """Rows of a view; [] when the database does not exist; installs the design document if it is missing."""
+        for attempt in range(2):
+            try:
+                return (await self.couch.view(db, design, view, **params))["rows"]
+            except NotFound as error:
+                if is_db_missing(error):
+                    return []
+                if attempt:
+                    raise
+                await self.designs.ensure(db, classification, force=True)
+        return []
+
+    async def create_db(self, db: str, classification: str) -> None:
+        created = await self.couch.db_create(db)
+        if created:
+            self.created_dbs.add(db)
+        await self.designs.ensure(db, classification, force=created)
+
+    async def put_creating_db(self, db: str, classification: str, doc: JSON) -> JSON:
+        """Save a document, creating its database (with design documents) when it does not exist yet."""
+        try:
+            return await self.couch.put(db, doc)
+        except NotFound as error:
+            if not is_db_missing(error):
+                raise
+        await self.create_db(db, classification)
+        return await self.couch.put(db, doc)
+
+    async def bulk_creating_db(self, db: str, classification: str, docs: list[JSON]) -> list[JSON]:
+        try:
+            return await self.couch.bulk_docs(db, docs)
+        except NotFound as error:
+            if not is_db_missing(error):
+                raise
+        await self.create_db(db, classification)
+        return await self.couch.bulk_docs(db, docs)

@@ -1,0 +1,241 @@
+"""Voicemail boxes: the `vmbox` documents of an account database (cb_vmboxes.erl, §6.1-§6.6)."""
+from __future__ import annotations
+
+import asyncio
+import copy
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..storage import JSON, Conflict, NotFound
+from ..storage.dbnames import encoded, gregorian_now
+from ..storage.design_docs import ACCOUNT
+from ..storage.store import Store
+from . import filters, paging
+from .accounts import Account
+from .errors import AlreadyExists, BadIdentifier, Invalid
+from .ids import is_box_id, new_id
+from .validation import validate
+
+SCHEMA = "vmboxes"
+IGNORED_KEYS = {"ui_metadata", "accept_charges", "id"}
+LEGACY_EMAIL_KEY = "notify_email_address"
+MIGRATE_NOTICE = "Please migrate your voicemail box messages to MODB"
+SAVE_RETRIES = 10
+
+
+@dataclass
+class Actor:
+    """Who makes a change: recorded in the pvt fields as Crossbar does."""
+    request_id: str
+    auth_account_id: str | None = None
+
+
+@dataclass
+class BoxResult:
+    box: JSON
+    rev: str | None = None
+    notices: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def is_private(key: str) -> bool:
+    return key.startswith("_") or key.startswith("pvt_")
+
+
+def public(doc: Mapping[str, Any]) -> JSON:
+    """What a client sees of a box: public fields and `id`, never the legacy `messages` array."""
+    out = {key: value for key, value in doc.items() if not is_private(key) and key != "messages"}
+    out["id"] = doc["_id"]
+    return out
+
+
+def client_fields(data: Mapping[str, Any]) -> JSON:
+    return {key: value for key, value in data.items() if not is_private(key) and key not in IGNORED_KEYS}
+
+
+def js_parse_int(value: Any) -> int | None:
+    """JavaScript's parseInt(value, 10), as the listing_by_mailbox view computes it."""
+    if not isinstance(value, str):
+        return None
+    found = re.match(r"\s*([+-]?\d+)", value)
+    return int(found[1]) if found else None
+
+
+def alphanum(name: Any) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def deep_merge(base: JSON, update: Mapping[str, Any]) -> JSON:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def is_box(doc: JSON | None, account: Account) -> bool:
+    return (doc is not None and doc.get("pvt_type") == "vmbox" and not doc.get("pvt_deleted")
+            and doc.get("pvt_account_id", account.id) == account.id)
+
+
+class Boxes:
+    def __init__(self, store: Store, page_size: int = 50):
+        self.store = store
+        self.page_size = page_size
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def load(self, account: Account, box_id: str) -> JSON:
+        """The stored box document; 404 bad_identifier for anything that is not a live box of this account."""
+        if not is_box_id(box_id):
+            raise BadIdentifier(box_id)
+        try:
+            doc = await self.store.couch.get(account.db, box_id)
+        except NotFound:
+            raise BadIdentifier(box_id) from None
+        if not is_box(doc, account):
+            raise BadIdentifier(box_id)
+        return doc
+
+    async def get(self, account: Account, box_id: str) -> JSON:
+        return public(await self.load(account, box_id))
+
+    async def create(self, account: Account, data: Mapping[str, Any], actor: Actor) -> BoxResult:
+        fields, warnings = _upgrade_legacy_keys(client_fields(data))
+        box_id = data.get("id")
+        if box_id is not None and (not isinstance(box_id, str) or not is_box_id(box_id)):
+            raise Invalid({"id": {"pattern": {"message": "Invalid id: use 32 lowercase hex or letters, digits, "
+                                                         "'-' and '_' (at most 64)", "value": box_id}}})
+        fields.pop("messages", None)
+        async with self._locks[account.id]:
+            valid = await self._validate(account, fields, box_id)
+            doc = {**valid, "_id": box_id or new_id(), "pvt_type": "vmbox"}
+            _stamp(doc, account, actor, created=True)
+            try:
+                await self.store.couch.put(account.db, doc)
+            except Conflict:
+                raise AlreadyExists({"cause": doc["_id"], "message": "a document with this id already exists"}) from None
+        return BoxResult(public(doc), doc["_rev"], warnings=warnings)
+
+    async def replace(self, account: Account, box_id: str, data: Mapping[str, Any], actor: Actor) -> BoxResult:
+        """POST: the box becomes the sent public fields (defaults re-applied) plus its private fields."""
+        fields, warnings = _upgrade_legacy_keys(client_fields(data))
+        return await self._update(account, box_id, actor, lambda stored: fields, warnings)
+
+    async def patch(self, account: Account, box_id: str, data: Mapping[str, Any], actor: Actor) -> BoxResult:
+        """PATCH: the sent fields deep-merged onto the stored public fields, then validated as a whole."""
+        fields, warnings = _upgrade_legacy_keys(client_fields(data))
+        return await self._update(account, box_id, actor,
+                                  lambda stored: deep_merge(client_fields(stored), fields), warnings)
+
+    async def _update(self, account: Account, box_id: str, actor: Actor, build, warnings: list[str]) -> BoxResult:
+        if not is_box_id(box_id):
+            raise BadIdentifier(box_id)
+        for attempt in range(SAVE_RETRIES):
+            async with self._locks[account.id]:
+                stored = await self._load_for_update(account, box_id, build)
+                fields = build(stored)
+                fields.pop("messages", None)
+                valid = await self._validate(account, fields, box_id)
+                doc = {key: value for key, value in stored.items() if is_private(key)}
+                doc.update(valid)
+                notices = []
+                if stored.get("messages"):
+                    doc["messages"] = stored["messages"]
+                    notices.append(MIGRATE_NOTICE)
+                _stamp(doc, account, actor, created=False)
+                try:
+                    await self.store.couch.put(account.db, doc)
+                except Conflict:
+                    await asyncio.sleep(0.01 * attempt)
+                    continue
+            return BoxResult(public(doc), doc["_rev"], notices, warnings)
+        raise AlreadyExists({"cause": box_id, "message": "the box kept changing; try again"})
+
+    async def _load_for_update(self, account: Account, box_id: str, build) -> JSON:
+        """Load the box, but report invalid data first (400 before 404, as Kazoo validates first)."""
+        try:
+            return await self.load(account, box_id)
+        except BadIdentifier:
+            fields = build({"_id": box_id})
+            fields.pop("messages", None)
+            await self._validate(account, fields, box_id)
+            raise
+
+    async def delete(self, account: Account, box_id: str, actor: Actor) -> JSON:
+        """Soft delete; the mailbox number is free again. The box's messages are deleted by the caller first."""
+        for _ in range(SAVE_RETRIES):
+            doc = await self.load(account, box_id)
+            doc["pvt_deleted"] = True
+            _stamp(doc, account, actor, created=False)
+            try:
+                await self.store.couch.put(account.db, doc)
+            except Conflict:
+                continue
+            return {**public(doc), "_read_only": {"deleted": True}}
+        raise AlreadyExists({"cause": box_id, "message": "the box kept changing; try again"})
+
+    async def listing(self, account: Account, query: Mapping[str, str]) -> paging.Page:
+        """Rows of `crossbar_listing` by id, filtered on the whole document by `filter_*` parameters."""
+        accept = filters.build(query)
+        paginate = query.get("paginate", "true") != "false"
+        page_size = paging.page_size_of(query.get("page_size"), self.page_size, strict=False) if paginate else None
+        start = paging.Cursor.decode(query["start_key"], "") if paginate and query.get("start_key") else None
+        segment = paging.Segment("", account.db, ACCOUNT, "vmboxes", "crossbar_listing",
+                                 {"include_docs": True} if accept else {})
+        page = await paging.collect(self.store, [segment], (lambda row: accept(row["doc"])) if accept else None,
+                                    page_size, start)
+        for row in page.rows:
+            row.pop("doc", None)
+        return page
+
+    async def _validate(self, account: Account, fields: JSON, box_id: str | None) -> JSON:
+        errors: JSON = {}
+        if isinstance(fields.get("mailbox"), str) and await self._mailbox_taken(account, fields["mailbox"], box_id):
+            errors["mailbox"] = {"unique": {"message": "Invalid mailbox number or already exists"}}
+        try:
+            valid = validate(SCHEMA, fields)
+        except Invalid as invalid:
+            for name, rules in invalid.data.items():
+                errors.setdefault(name, {}).update(rules)
+            raise Invalid(errors) from None
+        if errors:
+            raise Invalid(errors)
+        return valid
+
+    async def _mailbox_taken(self, account: Account, mailbox: str, own_id: str | None) -> bool:
+        """Numeric mailboxes compare as numbers ("03000" is "3000"), others as exact strings."""
+        number = js_parse_int(mailbox)
+        if number is not None:
+            rows = await self.store.rows(account.db, ACCOUNT, "vmboxes", "listing_by_mailbox", key=number)
+        else:
+            rows = await self.store.rows(account.db, ACCOUNT, "kazoo_vm", "vmbox_by_mailbox_string", key=mailbox)
+        return any(row["id"] != own_id for row in rows)
+
+
+def _upgrade_legacy_keys(fields: JSON) -> tuple[JSON, list[str]]:
+    if LEGACY_EMAIL_KEY not in fields:
+        return fields, []
+    old = fields[LEGACY_EMAIL_KEY]
+    fields["notify_email_addresses"] = old if isinstance(old, list) else [old]
+    return fields, [f"214 Transformation applied: attribute {LEGACY_EMAIL_KEY} replaced"]
+
+
+def _stamp(doc: JSON, account: Account, actor: Actor, *, created: bool) -> None:
+    now = gregorian_now()
+    doc.setdefault("pvt_vsn", "1")
+    doc["pvt_account_id"] = account.id
+    doc["pvt_account_db"] = encoded(account.db)
+    if created or "pvt_created" not in doc:
+        doc["pvt_created"] = now
+    doc["pvt_modified"] = now
+    doc["pvt_request_id"] = actor.request_id
+    doc["pvt_is_authenticated"] = True
+    if actor.auth_account_id:
+        doc["pvt_auth_account_id"] = actor.auth_account_id
+    if "name" in doc:
+        doc["pvt_alphanum_name"] = alphanum(doc["name"])

@@ -1,0 +1,70 @@
+"""Domain errors. Each carries the Crossbar error name; the HTTP layer picks the status."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class VoicemailError(Exception):
+    code = "unspecified_fault"
+    message = "unspecified fault"
+
+    def __init__(self, data: Any = None, message: str | None = None):
+        super().__init__(message or self.message)
+        self.data = data if data is not None else {}
+        if message:
+            self.message = message
+
+
+class Invalid(VoicemailError):
+    """Request data failed validation; data is Kazoo's `{field: {rule: {...}}}`."""
+    code = "invalid_data"
+    message = "validation error"
+
+
+class BadIdentifier(VoicemailError):
+    code = "bad_identifier"
+    message = "bad_identifier"
+
+    def __init__(self, identifier: str, cause: str | None = None):
+        super().__init__({"cause": cause or identifier, "message": "bad identifier"})
+
+
+class NotFoundError(VoicemailError):
+    code = "not_found"
+    message = "not_found"
+
+    def __init__(self, what: str = "not found"):
+        super().__init__({"message": what})
+
+
+class FaultyRequest(VoicemailError):
+    code = "faulty_request"
+    message = "faulty_request"
+
+    def __init__(self, what: str):
+        super().__init__({"message": what})
+
+
+class AlreadyExists(VoicemailError):
+    code = "datastore_conflict"
+    message = "conflicting documents"
+
+
+class Forbidden(VoicemailError):
+    code = "forbidden"
+    message = "forbidden"
+
+    def __init__(self, what: str = "access to this account is not allowed"):
+        super().__init__({"message": what})
+
+
+class InvalidCredentials(VoicemailError):
+    code = "invalid_credentials"
+    message = "invalid credentials"
+
+    def __init__(self, what: str = "invalid credentials"):
+        super().__init__({"message": what})
+
+
+def field_error(field: str, rule: str, message: str, **extra: Any) -> Invalid:
+    return Invalid({field: {rule: {"message": message, **extra}}})
