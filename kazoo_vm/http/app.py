@@ -13,7 +13,7 @@ from ..config import Settings
 from ..storage import StorageError, Unavailable
 from ..voicemail.errors import InvalidCredentials, VoicemailError
 from ..voicemail.service import Voicemail
-from . import api_auth, envelope, health, tokens, vmboxes
+from . import api_auth, envelope, health, messages, tokens, vmboxes
 from .context import ACCOUNT, AUTH_ACCOUNT_ID, REQUEST_ID, SETTINGS, VOICEMAIL
 
 log = logging.getLogger("kazoo_vm.http")
@@ -74,10 +74,15 @@ async def crossbar_errors(request: web.Request, handler) -> web.StreamResponse:
         log.exception("unexpected failure (request %s)", request[REQUEST_ID])
         response = envelope.error(request, "unspecified_fault", "unspecified_fault",
                                   {"message": "an unexpected error occurred"})
-    if not response.prepared:
-        response.headers["X-Request-ID"] = request[REQUEST_ID]
-        response.headers.update({k: v for k, v in CORS_HEADERS.items() if k not in response.headers})
     return response
+
+
+async def common_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The request id and CORS headers on every answer, streamed audio included."""
+    if REQUEST_ID in request:
+        response.headers["X-Request-ID"] = request[REQUEST_ID]
+    for name, value in CORS_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 @web.middleware
@@ -106,8 +111,9 @@ def make_app(settings: Settings, voicemail: Voicemail | None = None) -> web.Appl
     app = web.Application(middlewares=[request_log, crossbar_errors, cors_preflight, account_auth],
                           client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app.on_response_prepare.append(common_headers)
     app[VOICEMAIL] = voicemail or Voicemail(settings)
-    for module in (health, api_auth, vmboxes):
+    for module in (health, api_auth, messages, vmboxes):
         app.router.add_routes(module.routes)
 
     async def lifecycle(app: web.Application):

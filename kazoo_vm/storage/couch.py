@@ -158,10 +158,11 @@ class CouchClient:
 
     # attachments
     @asynccontextmanager
-    async def open_attachment(self, db: str, doc_id: str, name: str) -> AsyncIterator[aiohttp.ClientResponse]:
+    async def open_attachment(self, db: str, doc_id: str, name: str,
+                              headers: dict[str, str] | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
         """Stream an attachment: the caller reads `resp.content` chunk by chunk."""
-        async with self._open("GET", f"{_doc_path(db, doc_id)}/{_seg(name)}") as resp:
-            if resp.status != 200:
+        async with self._open("GET", f"{_doc_path(db, doc_id)}/{_seg(name)}", headers=headers) as resp:
+            if resp.status not in (200, 206):
                 raise _error(resp.status, await _json_or_empty(resp))
             yield resp
 
@@ -177,6 +178,11 @@ class CouchClient:
             if resp.status in (200, 201, 202):
                 return payload["rev"]
             raise _error(resp.status, payload)
+
+
+    async def delete_attachment(self, db: str, doc_id: str, rev: str, name: str) -> str:
+        result = await self.request("DELETE", f"{_doc_path(db, doc_id)}/{_seg(name)}", params={"rev": rev})
+        return result["rev"]
 
 
 async def _json_or_empty(resp: aiohttp.ClientResponse) -> JSON:

@@ -53,6 +53,11 @@ def gregorian_to_datetime(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds - GREGORIAN_UNIX_OFFSET, tz=timezone.utc)
 
 
+def month_start(year: int, month: int) -> int:
+    """The first Gregorian second of a UTC month."""
+    return int(datetime(year, month, 1, tzinfo=timezone.utc).timestamp()) + GREGORIAN_UNIX_OFFSET
+
+
 def year_month(gregorian_seconds: int) -> tuple[int, int]:
     moment = gregorian_to_datetime(gregorian_seconds)
     return moment.year, moment.month

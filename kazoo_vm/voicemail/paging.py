@@ -15,7 +15,7 @@ from typing import Any
 
 from ..storage import JSON
 from ..storage.store import Store
-from .errors import FaultyRequest
+from .errors import FaultyRequest, Invalid
 
 CHUNK = 200
 
@@ -51,7 +51,7 @@ class Cursor:
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
             pass
         if default_segment is None:
-            raise FaultyRequest("invalid start_key")
+            raise Invalid({"start_key": {"invalid": {"message": "start_key is not one this service gave out"}}})
         return cls(default_segment, token, 0)
 
 

@@ -1,14 +1,17 @@
 """Everything the voicemail domain needs, opened once per process (by the server or the CLI)."""
 from __future__ import annotations
 
-from ..config import Settings
-from ..storage import CouchClient
-from ..storage.store import Store
+import asyncio
 from collections.abc import Mapping
 
-from ..storage import JSON
+from ..config import Settings
+from ..storage import JSON, CouchClient
+from ..storage.store import Store
+from . import folders, message_bulk
 from .accounts import Account, Accounts
 from .boxes import Actor, Boxes
+from .message_listing import MessageListing
+from .messages import Messages
 from .paging import Page
 
 
@@ -19,6 +22,8 @@ class Voicemail:
         self.store = Store(self.couch)
         self.accounts = Accounts(self.store)
         self.boxes = Boxes(self.store, settings.page_size)
+        self.messages = Messages(self.store, self.boxes, settings.retention_days)
+        self.listing = MessageListing(self.store, settings.page_size, settings.retention_days)
 
     async def start(self) -> None:
         """Install missing or outdated design documents."""
@@ -28,7 +33,28 @@ class Voicemail:
         await self.couch.close()
 
     async def box_listing(self, account: Account, query: Mapping[str, str]) -> Page:
-        return await self.boxes.listing(account, query)
+        """GET /vmboxes: each box's `messages` = legacy + new + saved, and `folders` for boxes with messages."""
+        page, counts = await asyncio.gather(self.boxes.listing(account, query),
+                                            self.listing.folder_counts(account))
+        for row in page.rows:
+            found = counts.get(row["id"])
+            if found is not None:
+                row["value"]["messages"] += found[folders.NEW] + found[folders.SAVED]
+                row["value"]["folders"] = {folders.NEW: found[folders.NEW], folders.SAVED: found[folders.SAVED]}
+        return page
 
     async def delete_box(self, account: Account, box_id: str, actor: Actor) -> JSON:
+        """Soft-delete the box's messages, then the box (cb_vmboxes delete/2)."""
+        await self.boxes.load(account, box_id)
+        for db, ids in (await self.listing.box_ids(account, box_id)).items():
+            await message_bulk.update(self.store, db, ids, _soft_delete(box_id))
         return await self.boxes.delete(account, box_id, actor)
+
+
+def _soft_delete(box_id: str) -> message_bulk.Change:
+    def change(doc: JSON) -> str | None:
+        if doc.get("source_id") != box_id:
+            return message_bulk.NOT_FOUND
+        folders.apply(doc, folders.DELETED, soft_delete=True)
+        return None
+    return change

@@ -1,0 +1,117 @@
+"""Routes of voicemail messages: listings, create, one message, and its raw audio."""
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from ..storage import StorageError
+from ..voicemail import folders
+from . import bodies, envelope, ranges
+from .context import REQUEST_ID, account, actor, settings, voicemail
+from .uploads import Upload, read_upload
+from .vmboxes import BOX, BOXES, paged
+
+MESSAGES = BOX + "/messages"
+MESSAGE = MESSAGES + "/{message_id}"
+RAW = MESSAGE + "/raw"
+
+log = logging.getLogger("kazoo_vm.http")
+routes = web.RouteTableDef()
+
+
+def _ids(request: web.Request) -> tuple[str, str]:
+    return request.match_info["box_id"], request.match_info["message_id"]
+
+
+async def _upload(request: web.Request) -> Upload:
+    return await read_upload(request, json_limit=settings(request).max_body_bytes,
+                             audio_limit=settings(request).max_audio_bytes, query_filename=True)
+
+
+@routes.get(BOXES + "/messages")
+async def list_account_messages(request: web.Request) -> web.Response:
+    page, items = await voicemail(request).listing.account(account(request), request.query)
+    return paged(request, page, items)
+
+
+@routes.get(MESSAGES)
+async def list_box_messages(request: web.Request) -> web.Response:
+    await voicemail(request).boxes.load(account(request), request.match_info["box_id"])
+    page, items = await voicemail(request).listing.box(account(request), request.match_info["box_id"],
+                                                       request.query)
+    return paged(request, page, items)
+
+
+@routes.put(MESSAGES)
+async def create_message(request: web.Request) -> web.Response:
+    upload = await _upload(request)
+    try:
+        audio = upload.single_file(required=False)
+        metadata = await voicemail(request).messages.create(account(request), request.match_info["box_id"],
+                                                            upload.data, actor(request), audio)
+    finally:
+        upload.cleanup()
+    return envelope.success(request, metadata, status=201, headers={"Location": metadata["media_id"]})
+
+
+@routes.get(MESSAGE)
+async def get_message(request: web.Request) -> web.Response:
+    return envelope.success(request, await voicemail(request).messages.fetch(account(request), *_ids(request)))
+
+
+@routes.post(MESSAGE)
+async def change_message_folder(request: web.Request) -> web.Response:
+    body = await bodies.read_json(request, settings(request).max_body_bytes)
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    folder = folders.requested(data, request.query, body)
+    metadata = await voicemail(request).messages.change_folder(account(request), *_ids(request), folder)
+    return envelope.success(request, metadata)
+
+
+@routes.delete(MESSAGE)
+async def delete_message(request: web.Request) -> web.Response:
+    await bodies.read_json(request, settings(request).max_body_bytes)
+    metadata = await voicemail(request).messages.change_folder(account(request), *_ids(request), folders.DELETED,
+                                                               soft_delete=True)
+    return envelope.success(request, metadata)
+
+
+@routes.put(RAW)
+async def upload_audio(request: web.Request) -> web.Response:
+    upload = await _upload(request)
+    try:
+        audio = upload.single_file(required=True)
+        metadata = await voicemail(request).messages.upload(account(request), *_ids(request), audio)
+    finally:
+        upload.cleanup()
+    return envelope.success(request, metadata, status=201)
+
+
+@routes.get(RAW)
+async def download_audio(request: web.Request) -> web.StreamResponse:
+    audio = await voicemail(request).messages.audio(account(request), *_ids(request))
+    headers = {"Content-Type": audio.content_type, "Accept-Ranges": "bytes",
+               "Content-Disposition": f"attachment; filename={audio.filename}"}
+    try:
+        wanted = ranges.parse(request.headers.get("Range"), audio.length)
+    except ranges.Unsatisfiable:
+        return envelope.error(request, "range_not_satisfiable", "range_not_satisfiable",
+                              {"message": f"the recording has {audio.length} bytes"},
+                              headers={"Content-Range": f"bytes */{audio.length}"})
+    first, last = wanted if wanted else (0, audio.length - 1)
+    response = web.StreamResponse(status=206 if wanted else 200, headers=headers)
+    response.content_length = last - first + 1 if audio.length else 0
+    if wanted:
+        response.headers["Content-Range"] = f"bytes {first}-{last}/{audio.length}"
+    await response.prepare(request)
+    if audio.length and request.method != "HEAD":
+        try:
+            async for chunk in audio.read(voicemail(request).store, first, last):
+                await response.write(chunk)
+        except StorageError as failure:
+            log.warning("audio stream broken: %s (request %s)", failure, request[REQUEST_ID])
+            request.transport and request.transport.close()
+            return response
+    await response.write_eof()
+    return response

@@ -1,0 +1,155 @@
+"""Message listings across the monthly databases of a time window (crossbar_view:load_modb), and the
+per-box folder counts of `GET /vmboxes` (kvm_messages:count)."""
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..storage import JSON
+from ..storage.dbnames import GREGORIAN_UNIX_OFFSET, gregorian_now, modb, month_start, months_between, year_month
+from ..storage.design_docs import MODB
+from ..storage.store import Store
+from . import filters, paging, retention
+from .accounts import Account
+from .errors import Invalid
+from .folders import DELETED, NEW, SAVED
+
+MAX_RANGE = 31 * 86400 + 3600
+VALUE_FIELDS = {"timestamp", "from", "to", "caller_id_number", "caller_id_name", "call_id", "folder", "length",
+                "media_id", "transcribed"}
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int
+    end: int
+    descending: bool = True
+
+    def months(self) -> list[tuple[int, int]]:
+        months = months_between(year_month(self.start), year_month(self.end))
+        return months[::-1] if self.descending else months
+
+
+def _positive_int(raw: str | None) -> int | None:
+    try:
+        value = int(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return value if value and value > 0 else None
+
+
+def window(query: Mapping[str, str], retention_seconds: int, now: int | None = None) -> Window:
+    """created_from/created_to (Gregorian seconds) with Kazoo's defaults and date_range errors."""
+    end = _positive_int(query.get("created_to")) or now or gregorian_now()
+    given_start = _positive_int(query.get("created_from"))
+    max_range = MAX_RANGE if given_start else retention_seconds
+    start = given_start or end - max_range
+    if end < start:
+        raise Invalid({"created_from": {"date_range": {
+            "message": f"created_to {end} is prior to created_from {start}", "cause": start}}})
+    if end - start > max_range:
+        raise Invalid({"created_from": {"date_range": {
+            "message": f"created_to {end} is more than {max_range} seconds from created_from {start}",
+            "cause": end}}})
+    start = max(start, GREGORIAN_UNIX_OFFSET)
+    return Window(start, end, descending=_descending(query))
+
+
+def _descending(query: Mapping[str, str]) -> bool:
+    """crossbar_view:direction/2: ascending only when asked for and `descending` is not true."""
+    ascending = query.get("ascending")
+    return not (ascending is not None and ascending != "false" and query.get("descending") != "true")
+
+
+class MessageListing:
+    def __init__(self, store: Store, page_size: int, retention_days: int):
+        self.store = store
+        self.page_size = page_size
+        self.retention_days = retention_days
+
+    def _cutoff(self) -> int:
+        return gregorian_now() - retention.retention_seconds(self.retention_days)
+
+    def _segments(self, account: Account, view: str, span: Window, low: list, high: list,
+                  include_docs: bool) -> list[paging.Segment]:
+        params = {"startkey": high, "endkey": low, "descending": True} if span.descending else \
+                 {"startkey": low, "endkey": high}
+        if include_docs:
+            params["include_docs"] = True
+        return [paging.Segment(f"{year:04d}{month:02d}", modb(account.id, year, month), MODB, "mailbox_messages",
+                               view, params) for year, month in span.months()]
+
+    async def _page(self, account: Account, query: Mapping[str, str], view: str, low: list, high: list,
+                    span: Window) -> paging.Page:
+        accept = filters.build(query, prefix="metadata.")
+        needs_docs = accept is not None and not filters.paths(query) <= VALUE_FIELDS
+        paginate = query.get("paginate", "true") != "false"
+        page_size = paging.page_size_of(query.get("page_size"), self.page_size, strict=True) if paginate else None
+        start = paging.Cursor.decode(query["start_key"]) if paginate and query.get("start_key") else None
+        segments = self._segments(account, view, span, low, high, needs_docs)
+        if accept is None:
+            check = None
+        elif needs_docs:
+            def check(row: JSON) -> bool:
+                return accept(row["doc"])
+        else:
+            def check(row: JSON) -> bool:
+                return accept({"metadata": row["value"]})
+        return await paging.collect(self.store, segments, check, page_size, start)
+
+    def _item(self, value: JSON, cutoff: int) -> JSON:
+        if retention.is_prior(value.get("timestamp"), cutoff):
+            return retention.enforce(value)
+        return value
+
+    async def box(self, account: Account, box_id: str, query: Mapping[str, str]) -> tuple[paging.Page, list[JSON]]:
+        """GET /vmboxes/{box}/messages: newest first, filled across months."""
+        span = window(query, retention.retention_seconds(self.retention_days))
+        page = await self._page(account, query, "listing_by_mailbox", [box_id, span.start], [box_id, span.end], span)
+        cutoff = self._cutoff()
+        return page, [self._item(row["value"], cutoff) for row in page.rows]
+
+    async def account(self, account: Account, query: Mapping[str, str]) -> tuple[paging.Page, list[JSON]]:
+        """GET /vmboxes/messages: every box's messages, each item `{"<box id>": {...}}`."""
+        span = window(query, retention.retention_seconds(self.retention_days))
+        page = await self._page(account, query, "listing_by_timestamp", [span.start], [span.end, {}], span)
+        cutoff = self._cutoff()
+        return page, [{row["key"][1]: self._item(row["value"], cutoff)} for row in page.rows]
+
+    async def box_ids(self, account: Account, box_id: str) -> dict[str, list[str]]:
+        """Ids of the box's listed messages in the retention window, by database."""
+        span = window({}, retention.retention_seconds(self.retention_days))
+        segments = self._segments(account, "listing_by_mailbox", span, [box_id, span.start], [box_id, span.end],
+                                  False)
+        found: dict[str, list[str]] = {}
+        for segment in segments:
+            rows = await self.store.rows(segment.db, MODB, segment.design, segment.view, **segment.params)
+            if rows:
+                found[segment.db] = [row["id"] for row in rows]
+        return found
+
+    async def folder_counts(self, account: Account) -> dict[str, dict[str, int]]:
+        """Per box, the number of new, saved and deleted (not soft-deleted) messages in the retention window:
+        one grouped query per month, whatever the number of boxes or messages."""
+        span = window({}, retention.retention_seconds(self.retention_days))
+        results = await asyncio.gather(*(self._month_counts(account, year, month, span.start)
+                                         for year, month in span.months()))
+        counts: defaultdict[str, dict[str, int]] = defaultdict(lambda: {NEW: 0, SAVED: 0, DELETED: 0})
+        for rows in results:
+            for box_id, folder, count in rows:
+                if folder in (NEW, SAVED, DELETED):
+                    counts[box_id][folder] += count
+        return dict(counts)
+
+    async def _month_counts(self, account: Account, year: int, month: int, start: int) -> list[tuple[str, str, int]]:
+        db = modb(account.id, year, month)
+        first_second = month_start(year, month)
+        if first_second >= start:
+            rows = await self.store.rows(db, MODB, "kazoo_vm_messages", "box_folder_counts", group_level=2)
+            return [(row["key"][0], row["key"][1], row["value"]) for row in rows]
+        rows = await self.store.rows(db, MODB, "kazoo_vm_messages", "timestamp_box_folder_counts", group_level=3,
+                                     startkey=[start], endkey=[{}])
+        return [(row["key"][1], row["key"][2], row["value"]) for row in rows]
+

@@ -1,0 +1,190 @@
+"""Single voicemail messages: create, fetch, folder change, delete, and their audio (kvm_message.erl)."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..storage import JSON, Conflict, NotFound
+from ..storage import attachments
+from ..storage.dbnames import gregorian_now
+from ..storage.design_docs import MODB
+from ..storage.store import Store
+from . import folders, message_docs, retention
+from .accounts import Account
+from .audio import AudioFile, attachment_name, identify
+from .boxes import Actor, Boxes
+from .errors import BadIdentifier
+from .ids import message_month
+from .validation import validate
+
+SCHEMA = "vm_message_metadata"
+SAVE_RETRIES = 5
+NO_AUDIO = "voicemail message does not have any audio file"
+
+
+@dataclass
+class Audio:
+    """A stored recording ready to be streamed: what it is, how long, and what to call it."""
+    db: str
+    doc_id: str
+    name: str
+    content_type: str
+    length: int
+    filename: str
+
+    def read(self, store: Store, start: int, end: int) -> AsyncIterator[bytes]:
+        return attachments.read_range(store.couch, self.db, self.doc_id, self.name, start, end)
+
+
+class Messages:
+    def __init__(self, store: Store, boxes: Boxes, retention_days: int):
+        self.store = store
+        self.boxes = boxes
+        self.retention_days = retention_days
+
+    def cutoff(self) -> int:
+        return gregorian_now() - retention.retention_seconds(self.retention_days)
+
+    async def load(self, account: Account, box_id: str, message_id: str) -> tuple[JSON, JSON]:
+        """(box, message document): both must exist and the message must belong to the box."""
+        box, doc = await asyncio.gather(self.boxes.load(account, box_id), self._load_doc(account, message_id),
+                                        return_exceptions=True)
+        if isinstance(box, BaseException):
+            raise box
+        if isinstance(doc, BaseException):
+            raise doc
+        if doc.get("source_id", box_id) != box_id:
+            raise BadIdentifier(message_id)
+        return box, doc
+
+    async def _load_doc(self, account: Account, message_id: str) -> JSON:
+        if message_month(message_id) is None:
+            raise BadIdentifier(message_id)
+        try:
+            doc = await self.store.couch.get(message_docs.db_of(account, message_id), message_id)
+        except NotFound:
+            raise BadIdentifier(message_id) from None
+        if doc.get("pvt_type") != message_docs.TYPE or doc.get("pvt_account_id", account.id) != account.id:
+            raise BadIdentifier(message_id)
+        return doc
+
+    def present(self, doc: JSON) -> JSON:
+        """The metadata a client sees: with retention enforced on messages older than the window."""
+        metadata = message_docs.metadata_of(doc)
+        if retention.is_prior(retention.message_time(doc), self.cutoff()):
+            return retention.enforce(metadata)
+        return metadata
+
+    async def fetch(self, account: Account, box_id: str, message_id: str) -> JSON:
+        box, doc = await self.load(account, box_id, message_id)
+        doc = await self._ensure_folder(account, doc)
+        return self.present(doc)
+
+    async def _ensure_folder(self, account: Account, doc: JSON) -> JSON:
+        """A message without a folder is given `new` when fetched, and that is saved (design.md)."""
+        if (doc.get("metadata") or {}).get("folder"):
+            return doc
+        folders.apply(doc, folders.NEW)
+        try:
+            await self.store.couch.put(message_docs.db_of(account, doc["_id"]), doc)
+        except Conflict:
+            return await self._load_doc(account, doc["_id"])
+        return doc
+
+    async def create(self, account: Account, box_id: str, fields: JSON, actor: Actor,
+                     audio: AudioFile | None = None) -> JSON:
+        """Store a new message (and its audio); the answer is its metadata."""
+        box = await self.boxes.load(account, box_id)
+        fields = validate(SCHEMA, fields)
+        if audio is not None:
+            duration = (await identify(audio)).duration_ms
+            if "length" not in fields and duration is not None:
+                fields["length"] = duration
+        doc = message_docs.new_message(fields, box, account, actor)
+        db = message_docs.db_of(account, doc["_id"])
+        await self.store.put_creating_db(db, MODB, doc)
+        if audio is not None:
+            try:
+                doc["_rev"] = await self._put_audio(db, doc, audio)
+            except BaseException:
+                await self._forget(db, doc)
+                raise
+        return self.present(doc)
+
+    async def _forget(self, db: str, doc: JSON) -> None:
+        """Remove a message whose audio could not be stored, so no message is left half made."""
+        try:
+            await self.store.couch.delete(db, doc["_id"], doc["_rev"])
+        except (NotFound, Conflict):
+            pass
+
+    async def _put_audio(self, db: str, doc: JSON, audio: AudioFile) -> str:
+        name = attachment_name(audio.content_type, audio.filename, gregorian_now())
+        return await attachments.put_file(self.store.couch, db, doc["_id"], doc["_rev"], name,
+                                          audio.content_type, audio.path, audio.size)
+
+    async def upload(self, account: Account, box_id: str, message_id: str, audio: AudioFile) -> JSON:
+        """PUT .../raw: the message's audio becomes the uploaded file, and its length the file's.
+        The new audio is stored before the old is dropped, so a failure never leaves the message silent."""
+        box, doc = await self.load(account, box_id, message_id)
+        self._check_changeable(doc)
+        duration = (await identify(audio)).duration_ms
+        db = message_docs.db_of(account, message_id)
+        await self._put_audio(db, doc, audio)
+        for _ in range(SAVE_RETRIES):
+            stored = await self.store.couch.get(db, message_id)
+            newest = max(stored["_attachments"].items(), key=lambda item: item[1].get("revpos", 0))[0]
+            stored["_attachments"] = {newest: stored["_attachments"][newest]}
+            if duration is not None:
+                stored.setdefault("metadata", {})["length"] = duration
+            stored["pvt_modified"] = gregorian_now()
+            try:
+                await self.store.couch.put(db, stored)
+            except Conflict:
+                continue
+            return self.present(stored)
+        raise Conflict("the message kept changing")
+
+    def _check_changeable(self, doc: JSON) -> None:
+        cutoff = self.cutoff()
+        if retention.is_prior(retention.message_time(doc), cutoff):
+            raise retention.prior_error(doc["_id"], cutoff)
+
+    async def change_folder(self, account: Account, box_id: str, message_id: str, folder: str, *,
+                            soft_delete: bool = False) -> JSON:
+        """Move a message to a folder; with soft_delete, `deleted` also hides it (DELETE of a message)."""
+        for _ in range(SAVE_RETRIES):
+            box, doc = await self.load(account, box_id, message_id)
+            self._check_changeable(doc)
+            folders.apply(doc, folder, soft_delete=soft_delete)
+            doc["pvt_modified"] = gregorian_now()
+            try:
+                await self.store.couch.put(message_docs.db_of(account, message_id), doc)
+            except Conflict:
+                continue
+            return self.present(doc)
+        raise Conflict("the message kept changing")
+
+    async def audio(self, account: Account, box_id: str, message_id: str) -> Audio:
+        box, doc = await self.load(account, box_id, message_id)
+        doc = await self._ensure_folder(account, doc)
+        found = message_docs.audio_attachment(doc)
+        if found is None:
+            raise BadIdentifier(message_id, cause=NO_AUDIO)
+        name, stub = found
+        return Audio(message_docs.db_of(account, message_id), doc["_id"], name,
+                     stub.get("content_type") or "application/octet-stream", int(stub.get("length") or 0),
+                     download_name(doc, box, account, name))
+
+
+def download_name(doc: JSON, box: JSON, account: Account, attachment: str) -> str:
+    """`<caller id>_<YYYY-MM-DD>_<HH:MM:SS>.<ext>` in the box's timezone (cb_vmboxes)."""
+    metadata: dict[str, Any] = doc.get("metadata") or {}
+    caller = str(metadata.get("caller_id_number") or "unknown")
+    timestamp = metadata.get("timestamp") or retention.message_time(doc) or gregorian_now()
+    moment, _ = message_docs.local_time(timestamp, message_docs.box_timezone(box, account))
+    extension = "." + attachment.rsplit(".", 1)[1] if "." in attachment else ""
+    safe_caller = "".join(c if c.isalnum() or c in "+-_.@" else "_" for c in caller)
+    return f"{safe_caller}_{moment:%Y-%m-%d}_{moment:%H:%M:%S}{extension}"
