@@ -13,7 +13,7 @@ from ..config import Settings
 from ..storage import StorageError, Unavailable
 from ..voicemail.errors import InvalidCredentials, VoicemailError
 from ..voicemail.service import Voicemail
-from . import api_auth, envelope, health, messages, tokens, vmboxes
+from . import api_auth, envelope, health, message_bulk, messages, tokens, vmboxes
 from .context import ACCOUNT, AUTH_ACCOUNT_ID, REQUEST_ID, SETTINGS, VOICEMAIL
 
 log = logging.getLogger("kazoo_vm.http")
@@ -113,7 +113,7 @@ def make_app(settings: Settings, voicemail: Voicemail | None = None) -> web.Appl
     app[SETTINGS] = settings
     app.on_response_prepare.append(common_headers)
     app[VOICEMAIL] = voicemail or Voicemail(settings)
-    for module in (health, api_auth, messages, vmboxes):
+    for module in (health, api_auth, message_bulk, messages, vmboxes):
         app.router.add_routes(module.routes)
 
     async def lifecycle(app: web.Application):

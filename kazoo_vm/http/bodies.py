@@ -50,15 +50,18 @@ def _reason(exc: Exception) -> str:
     return exc.msg if isinstance(exc, json.JSONDecodeError) else "too deeply nested"
 
 
-async def read_data(request: web.Request, limit: int) -> dict[str, Any]:
-    """The `data` object of a JSON body; {} when there is none."""
-    body = await read_json(request, limit)
+def data_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The `data` object of a request body; {} when there is none."""
     data = body.get("data", {})
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise Invalid({"data": {"type": {"message": "Value did not match type(s): object", "target": "object"}}})
     return data
+
+
+async def read_data(request: web.Request, limit: int) -> dict[str, Any]:
+    return data_of(await read_json(request, limit))
 
 
 def is_json_type(content_type: str) -> bool:

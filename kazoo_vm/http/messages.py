@@ -9,6 +9,7 @@ from ..storage import StorageError
 from ..voicemail import folders
 from . import bodies, envelope, ranges
 from .context import REQUEST_ID, account, actor, settings, voicemail
+from .message_bulk import action_request
 from .uploads import Upload, read_upload
 from .vmboxes import BOX, BOXES, paged
 
@@ -61,12 +62,12 @@ async def get_message(request: web.Request) -> web.Response:
 
 
 @routes.post(MESSAGE)
-async def change_message_folder(request: web.Request) -> web.Response:
-    body = await bodies.read_json(request, settings(request).max_body_bytes)
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
-    folder = folders.requested(data, request.query, body)
-    metadata = await voicemail(request).messages.change_folder(account(request), *_ids(request), folder)
-    return envelope.success(request, metadata)
+async def update_message(request: web.Request) -> web.Response:
+    """Folder change, or with `source_id` the move (to a box) or copy (to a list of boxes) of the message."""
+    box_id, message_id = _ids(request)
+    found = await action_request(request)
+    return envelope.success(request, await voicemail(request).actions.update_one(account(request), box_id,
+                                                                                 message_id, found))
 
 
 @routes.delete(MESSAGE)

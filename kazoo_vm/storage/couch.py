@@ -49,7 +49,8 @@ class CouchClient:
 
     def __init__(self, url: str, *, timeout: float = 10.0, session: aiohttp.ClientSession | None = None):
         parsed = URL(url)
-        self.auth = aiohttp.BasicAuth(parsed.user or "", parsed.password or "") if parsed.user else None
+        self.headers = {"Authorization": aiohttp.encode_basic_auth(parsed.user, parsed.password or "")} \
+            if parsed.user else {}
         self.base = str(parsed.with_user(None).with_password(None)).rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout, sock_read=timeout)
         self.request_timeout = timeout
@@ -60,7 +61,7 @@ class CouchClient:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=64)
-            self._session = aiohttp.ClientSession(connector=connector, auth=self.auth, timeout=self.timeout)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout)
         return self._session
 
     async def close(self) -> None:
@@ -141,11 +142,15 @@ class CouchClient:
             return []
         return await self.request("POST", f"{_seg(db)}/_bulk_docs", body={"docs": docs})
 
-    async def all_docs(self, db: str, keys: list[str], *, include_docs: bool = True) -> list[JSON]:
-        """`_all_docs` by keys; rows for missing ids carry `error`, deleted ones `value.deleted`."""
+    async def all_docs(self, db: str, keys: list[str], *, include_docs: bool = True,
+                       attachments: bool = False) -> list[JSON]:
+        """`_all_docs` by keys; rows for missing ids carry `error`, deleted ones `value.deleted`.
+        With attachments, documents carry their attachments' data in base64."""
         if not keys:
             return []
-        params = {"include_docs": "true"} if include_docs else None
+        params = {"include_docs": "true"} if include_docs else {}
+        if attachments:
+            params["attachments"] = "true"
         result = await self.request("POST", f"{_seg(db)}/_all_docs", params=params, body={"keys": keys})
         return result["rows"]
 

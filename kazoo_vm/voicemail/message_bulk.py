@@ -2,14 +2,18 @@
 database, so the number of CouchDB requests grows with the months touched, not with the messages."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..storage import JSON, NotFound, is_db_missing
 from ..storage.store import Store
+from . import message_docs, retention
+from .accounts import Account
+from .ids import message_month
 
 ROUNDS = 3
 NOT_FOUND = "not_found"
+PRIOR = "prior_to_retention_duration"
 
 # Changes a fetched document in place; returns None when it is to be saved, else why it is not.
 Change = Callable[[JSON], str | None]
@@ -24,6 +28,50 @@ class BulkResult:
         self.succeeded += other.succeeded
         self.failed.update(other.failed)
 
+    def as_data(self) -> JSON:
+        """design.md's shape: `succeeded` (and Kazoo's documented `suceeded`), `failed` as [{id: reason}]."""
+        return {"succeeded": self.succeeded, "suceeded": list(self.succeeded),
+                "failed": [{message_id: reason} for message_id, reason in self.failed.items()]}
+
+
+def by_database(account: Account, ids: Iterable[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Message ids grouped by their monthly database; ids that cannot be messages are not_found."""
+    grouped: dict[str, list[str]] = {}
+    failed: dict[str, str] = {}
+    for message_id in dict.fromkeys(ids):
+        if message_month(message_id) is None:
+            failed[message_id] = NOT_FOUND
+        else:
+            grouped.setdefault(message_docs.db_of(account, message_id), []).append(message_id)
+    return grouped, failed
+
+
+def refusal(doc: JSON, account: Account, box_id: str, cutoff: int) -> str | None:
+    """Why a stored document cannot be changed as a message of this box, or None when it can."""
+    if (doc.get("pvt_type") != message_docs.TYPE or doc.get("pvt_deleted")
+            or doc.get("pvt_account_id", account.id) != account.id or doc.get("source_id") != box_id):
+        return NOT_FOUND
+    if retention.is_prior(retention.message_time(doc), cutoff):
+        return PRIOR
+    return None
+
+
+async def update_all(store: Store, grouped: dict[str, list[str]], change: Change) -> BulkResult:
+    result = BulkResult()
+    for db, ids in grouped.items():
+        result.merge(await update(store, db, ids, change))
+    return result
+
+
+async def fetch(store: Store, db: str, ids: list[str]) -> list[JSON]:
+    """`_all_docs` rows with documents; a database that does not exist has none of them."""
+    try:
+        return await store.couch.all_docs(db, ids)
+    except NotFound as error:
+        if not is_db_missing(error):
+            raise
+        return [{"key": message_id} for message_id in ids]
+
 
 async def update(store: Store, db: str, ids: list[str], change: Change) -> BulkResult:
     """Apply `change` to every listed document of one database; conflicting writes are retried."""
@@ -32,13 +80,7 @@ async def update(store: Store, db: str, ids: list[str], change: Change) -> BulkR
         if not pending:
             break
         docs = []
-        try:
-            rows = await store.couch.all_docs(db, pending)
-        except NotFound as error:
-            if not is_db_missing(error):
-                raise
-            rows = [{"key": message_id} for message_id in pending]
-        for row in rows:
+        for row in await fetch(store, db, pending):
             doc = row.get("doc")
             if doc is None:
                 result.failed[row["key"]] = NOT_FOUND

@@ -118,17 +118,10 @@ class MessageListing:
         cutoff = self._cutoff()
         return page, [{row["key"][1]: self._item(row["value"], cutoff)} for row in page.rows]
 
-    async def box_ids(self, account: Account, box_id: str) -> dict[str, list[str]]:
-        """Ids of the box's listed messages in the retention window, by database."""
-        span = window({}, retention.retention_seconds(self.retention_days))
-        segments = self._segments(account, "listing_by_mailbox", span, [box_id, span.start], [box_id, span.end],
-                                  False)
-        found: dict[str, list[str]] = {}
-        for segment in segments:
-            rows = await self.store.rows(segment.db, MODB, segment.design, segment.view, **segment.params)
-            if rows:
-                found[segment.db] = [row["id"] for row in rows]
-        return found
+    async def box_rows(self, account: Account, box_id: str) -> list[JSON]:
+        """Every listed (not soft-deleted) message of the box in the retention window, as view rows."""
+        page, _ = await self.box(account, box_id, {"paginate": "false"})
+        return page.rows
 
     async def folder_counts(self, account: Account) -> dict[str, dict[str, int]]:
         """Per box, the number of new, saved and deleted (not soft-deleted) messages in the retention window:

@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from ..config import Settings
 from ..storage import JSON, CouchClient
 from ..storage.store import Store
-from . import folders, message_bulk
+from . import folders
 from .accounts import Account, Accounts
 from .boxes import Actor, Boxes
+from .message_actions import MessageActions, Request
 from .message_listing import MessageListing
+from .message_moves import Mover
 from .messages import Messages
 from .paging import Page
 
@@ -24,6 +26,8 @@ class Voicemail:
         self.boxes = Boxes(self.store, settings.page_size)
         self.messages = Messages(self.store, self.boxes, settings.retention_days)
         self.listing = MessageListing(self.store, settings.page_size, settings.retention_days)
+        self.actions = MessageActions(self.boxes, self.messages, self.listing, Mover(self.store),
+                                      settings.max_bulk_ids)
 
     async def start(self) -> None:
         """Install missing or outdated design documents."""
@@ -45,16 +49,5 @@ class Voicemail:
 
     async def delete_box(self, account: Account, box_id: str, actor: Actor) -> JSON:
         """Soft-delete the box's messages, then the box (cb_vmboxes delete/2)."""
-        await self.boxes.load(account, box_id)
-        for db, ids in (await self.listing.box_ids(account, box_id)).items():
-            await message_bulk.update(self.store, db, ids, _soft_delete(box_id))
+        await self.actions.delete_many(account, box_id, Request({}, {}, {}))
         return await self.boxes.delete(account, box_id, actor)
-
-
-def _soft_delete(box_id: str) -> message_bulk.Change:
-    def change(doc: JSON) -> str | None:
-        if doc.get("source_id") != box_id:
-            return message_bulk.NOT_FOUND
-        folders.apply(doc, folders.DELETED, soft_delete=True)
-        return None
-    return change

@@ -1,0 +1,61 @@
+"""Routes on many messages of a box: bulk folder change, move and copy, bulk delete, ZIP download."""
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from ..storage import StorageError
+from ..voicemail.message_actions import Request
+from . import bodies, envelope
+from .context import REQUEST_ID, account, settings, voicemail
+from .zip_stream import ZipStream
+
+MESSAGES = "/v2/accounts/{account_id}/vmboxes/{box_id}/messages"
+
+log = logging.getLogger("kazoo_vm.http")
+routes = web.RouteTableDef()
+
+
+async def action_request(request: web.Request) -> Request:
+    """The request's `data`, query string and whole JSON body, where Kazoo looks for `folder`."""
+    body = await bodies.read_json(request, settings(request).max_body_bytes)
+    return Request(bodies.data_of(body), request.query, body)
+
+
+@routes.post(MESSAGES)
+async def update_messages(request: web.Request) -> web.Response:
+    result = await voicemail(request).actions.update_many(account(request), request.match_info["box_id"],
+                                                          await action_request(request))
+    return envelope.success(request, result)
+
+
+@routes.delete(MESSAGES)
+async def delete_messages(request: web.Request) -> web.Response:
+    result = await voicemail(request).actions.delete_many(account(request), request.match_info["box_id"],
+                                                          await action_request(request))
+    return envelope.success(request, result)
+
+
+@routes.post(MESSAGES + "/raw")
+async def download_zip(request: web.Request) -> web.StreamResponse:
+    found = await action_request(request)
+    recordings = await voicemail(request).actions.recordings(account(request), request.match_info["box_id"],
+                                                             found.data)
+    response = web.StreamResponse(headers={
+        "Content-Type": "application/zip",
+        "Content-Disposition": f"attachment; filename={request[REQUEST_ID]}.zip"})
+    await response.prepare(request)
+    archive = ZipStream(response)
+    store = voicemail(request).store
+    try:
+        for audio in recordings:
+            await archive.add(audio.filename, audio.read(store, 0, max(audio.length - 1, 0)))
+        await archive.close()
+    except StorageError as failure:
+        log.warning("zip stream broken: %s (request %s)", failure, request[REQUEST_ID])
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    await response.write_eof()
+    return response

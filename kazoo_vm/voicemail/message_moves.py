@@ -1,0 +1,230 @@
+"""Moving and copying messages between boxes (kvm_message:move_to_vmbox/copy_to_vmboxes, reference §7).
+
+The new message gets a new id in the current month, folder `new`, `to` = the target mailbox and the old
+box in `history`; its audio is copied with it. A move first marks the original with where it is going
+(`pvt_moved_to`), then writes the copy, then deletes the original: stopped at any step and repeated, it
+ends with the message in exactly one box, under the id the first attempt chose.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from ..storage import JSON
+from ..storage import attachments
+from ..storage.dbnames import encoded, gregorian_now, modb, year_month
+from ..storage.design_docs import MODB
+from ..storage.store import Store
+from . import folders, message_bulk, message_docs
+from .accounts import Account
+from .boxes import alphanum
+from .ids import modb_id, new_id
+
+MARK = "pvt_moved_to"
+STALE_MARK_SECONDS = 120
+INLINE_BATCH_BYTES = 8 * 1024 * 1024
+INLINE_BATCH_COUNT = 100
+
+
+@dataclass
+class Transfer:
+    source: JSON
+    source_db: str
+    target: JSON
+    target_db: str
+
+
+def copy_for(source: JSON, target_box: JSON, account: Account, new_message_id: str, now: int) -> JSON:
+    """The document of a message copied into target_box, without its audio yet."""
+    year, month = int(new_message_id[:4]), int(new_message_id[4:6])
+    doc = {key: copy.deepcopy(value) for key, value in source.items()
+           if key not in ("_rev", "_attachments", MARK, "pvt_deleted")}
+    mailbox = str(target_box.get("mailbox", ""))
+    name = message_docs.message_name(mailbox, now, message_docs.box_timezone(target_box, account))
+    to = message_docs.with_realm(mailbox, account.realm)
+    metadata = doc.setdefault("metadata", {})
+    metadata.update({"media_id": new_message_id, "timestamp": now, "folder": folders.NEW, "to": to})
+    metadata["to_user"], metadata["to_realm"] = message_docs.split_address(to)
+    doc.update({"_id": new_message_id, "source_id": target_box["_id"], "name": name, "utc_seconds": now,
+                "history": [*source.get("history", []), source["source_id"]],
+                "pvt_account_db": encoded(modb(account.id, year, month)), "pvt_modified": now,
+                "pvt_alphanum_name": alphanum(name)})
+    return doc
+
+
+def new_message_id(now: int) -> str:
+    return modb_id(*year_month(now), new_id())
+
+
+class Mover:
+    def __init__(self, store: Store):
+        self.store = store
+
+    async def copy(self, account: Account, box_id: str, ids: list[str], targets: list[JSON],
+                   cutoff: int) -> message_bulk.BulkResult:
+        result = message_bulk.BulkResult()
+        now = gregorian_now()
+        transfers = [self._transfer(account, db, source, target, new_message_id(now), now)
+                     for db, source in await self._sources(account, box_id, ids, cutoff, result)
+                     for target in targets]
+        for transfer in await self._write(transfers, result, existing_ok=False):
+            result.succeeded.append(transfer.target["_id"])
+        return result
+
+    async def move(self, account: Account, box_id: str, ids: list[str], target: JSON,
+                   cutoff: int) -> message_bulk.BulkResult:
+        result = message_bulk.BulkResult()
+        now = gregorian_now()
+        sources = await self._sources(account, box_id, ids, cutoff, result)
+        transfers = [self._transfer(account, db, source, target, source[MARK]["id"], now)
+                     for db, source in await self._mark(sources, target["_id"], now, result)]
+        written = await self._write(transfers, result, existing_ok=True)
+        await self._delete_sources(written)
+        result.succeeded += [transfer.target["_id"] for transfer in written]
+        return result
+
+    def _transfer(self, account: Account, source_db: str, source: JSON, target_box: JSON, target_id: str,
+                  now: int) -> Transfer:
+        return Transfer(source, source_db, copy_for(source, target_box, account, target_id, now),
+                        message_docs.db_of(account, target_id))
+
+    async def _sources(self, account: Account, box_id: str, ids: list[str], cutoff: int,
+                       result: message_bulk.BulkResult) -> list[tuple[str, JSON]]:
+        """(database, document) of every listed message of the box that may be changed."""
+        grouped, result.failed = message_bulk.by_database(account, ids)
+        found = []
+        for db, db_ids in grouped.items():
+            for row in await message_bulk.fetch(self.store, db, db_ids):
+                doc = row.get("doc")
+                reason = message_bulk.NOT_FOUND if doc is None else message_bulk.refusal(doc, account, box_id, cutoff)
+                if reason is None:
+                    found.append((db, doc))
+                else:
+                    result.failed[row["key"]] = reason
+        return found
+
+    async def _mark(self, sources: list[tuple[str, JSON]], target_box_id: str, now: int,
+                    result: message_bulk.BulkResult) -> list[tuple[str, JSON]]:
+        """Record on each original where it is going. An interrupted move to the same box is finished
+        under the id it chose; a message another move is busy with is reported as a conflict."""
+        ready: list[tuple[str, JSON]] = []
+        to_mark: dict[str, list[JSON]] = {}
+        for db, source in sources:
+            mark = source.get(MARK)
+            if isinstance(mark, dict) and mark.get("box") == target_box_id and mark.get("id"):
+                ready.append((db, source))
+            elif isinstance(mark, dict) and now - int(mark.get("at") or 0) < STALE_MARK_SECONDS:
+                result.failed[source["_id"]] = "conflict"
+            else:
+                source[MARK] = {"id": new_message_id(now), "box": target_box_id, "at": now}
+                to_mark.setdefault(db, []).append(source)
+        for db, docs in to_mark.items():
+            for doc, outcome in zip(docs, await self.store.couch.bulk_docs(db, docs)):
+                if "error" in outcome:
+                    result.failed[doc["_id"]] = outcome["error"]
+                else:
+                    doc["_rev"] = outcome["rev"]
+                    ready.append((db, doc))
+        return ready
+
+    async def _delete_sources(self, transfers: list[Transfer]) -> None:
+        """Remove the originals of written copies; a changed revision is read again and deleted."""
+        by_db: dict[str, list[str]] = {}
+        for transfer in transfers:
+            by_db.setdefault(transfer.source_db, []).append(transfer.source["_id"])
+        for db, ids in by_db.items():
+            await message_bulk.update(self.store, db, ids, _delete)
+
+    async def _write(self, transfers: list[Transfer], result: message_bulk.BulkResult, *,
+                     existing_ok: bool) -> list[Transfer]:
+        """Store the new documents with their audio: small recordings inline, in batches with `_bulk_docs`
+        (atomic per document); large ones streamed one by one. Returns the transfers that are stored."""
+        written: list[Transfer] = []
+        for batch in _batches(transfers):
+            if len(batch) == 1 and _audio_size(batch[0].source) > INLINE_BATCH_BYTES:
+                outcome = await self._write_streamed(batch[0], existing_ok)
+                outcomes = [{"id": batch[0].target["_id"]} if outcome is None else {"error": outcome}]
+            else:
+                await self._inline_audio(batch)
+                outcomes = await self.store.bulk_creating_db(batch[0].target_db, MODB,
+                                                             [transfer.target for transfer in batch])
+            for transfer, outcome in zip(batch, outcomes):
+                transfer.target.pop("_attachments", None)
+                error = outcome.get("error")
+                if error is None or (error == "conflict" and existing_ok):
+                    written.append(transfer)
+                else:
+                    result.failed[transfer.source["_id"]] = error
+        return written
+
+    async def _inline_audio(self, batch: list[Transfer]) -> None:
+        """Fetch the batch's audio (base64) with one `_all_docs` per source database."""
+        by_db: dict[str, list[Transfer]] = {}
+        for transfer in batch:
+            if transfer.source.get("_attachments"):
+                by_db.setdefault(transfer.source_db, []).append(transfer)
+        for db, group in by_db.items():
+            rows = await self.store.couch.all_docs(db, [t.source["_id"] for t in group], attachments=True)
+            for transfer, row in zip(group, rows):
+                stored = (row.get("doc") or {}).get("_attachments") or {}
+                transfer.target["_attachments"] = {
+                    name: {"content_type": stub.get("content_type", "application/octet-stream"),
+                           "data": stub["data"]} for name, stub in stored.items() if "data" in stub}
+
+    async def _write_streamed(self, transfer: Transfer, existing_ok: bool) -> str | None:
+        """A large recording: the document first, then its audio streamed from the original. A copy left
+        without audio by an interrupted move gets its audio now."""
+        target_id = transfer.target["_id"]
+        outcome = (await self.store.bulk_creating_db(transfer.target_db, MODB, [transfer.target]))[0]
+        if outcome.get("error") == "conflict" and existing_ok:
+            stored = await self.store.couch.get(transfer.target_db, target_id)
+            rev, present = stored["_rev"], set(stored.get("_attachments") or {})
+        elif "error" in outcome:
+            return outcome["error"]
+        else:
+            rev, present = outcome["rev"], set()
+        for name, stub in (transfer.source.get("_attachments") or {}).items():
+            if name in present:
+                continue
+            length = int(stub.get("length") or 0)
+            chunks = attachments.read_range(self.store.couch, transfer.source_db, transfer.source["_id"], name, 0,
+                                            max(length - 1, 0))
+            try:
+                rev = await self.store.couch.put_attachment(transfer.target_db, target_id, rev, name,
+                                                            stub.get("content_type", "application/octet-stream"),
+                                                            chunks, length=length)
+            except BaseException:
+                if not existing_ok:
+                    await self.store.couch.delete(transfer.target_db, target_id, rev)
+                raise
+        return None
+
+
+def _delete(doc: JSON) -> str | None:
+    doc["_deleted"] = True
+    return None
+
+
+def _audio_size(doc: JSON) -> int:
+    return sum(int(stub.get("length") or 0) for stub in (doc.get("_attachments") or {}).values())
+
+
+def _batches(transfers: list[Transfer]) -> list[list[Transfer]]:
+    """Groups that share a target database and stay under the inline size; oversized ones alone."""
+    batches: list[list[Transfer]] = []
+    current: list[Transfer] = []
+    size = 0
+    for transfer in sorted(transfers, key=lambda t: t.target_db):
+        audio = _audio_size(transfer.source)
+        if audio > INLINE_BATCH_BYTES:
+            batches.append([transfer])
+            continue
+        if current and (size + audio > INLINE_BATCH_BYTES or len(current) >= INLINE_BATCH_COUNT
+                        or current[0].target_db != transfer.target_db):
+            batches.append(current)
+            current, size = [], 0
+        current.append(transfer)
+        size += audio
+    if current:
+        batches.append(current)
+    return batches
