@@ -6,9 +6,11 @@ import asyncio
 import json
 import logging
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from aiohttp import web
+from tqdm import tqdm
 from yarl import URL
 
 from .config import Settings
@@ -77,6 +79,58 @@ def run_dev(settings: Settings, data_dir: Path) -> None:
             couch.stop()
 
 
+async def migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from .voicemail import migration_runner
+
+    voicemail = Voicemail(settings)
+    try:
+        await voicemail.start()
+        account_ids = await migration_runner.all_account_ids(voicemail) if args.all else [args.account]
+        work = await migration_runner.plan(voicemail, account_ids, args.box)
+        total = sum(count for _, boxes in work for _, count in boxes)
+        with progress_reporter(total, args.dry_run) as report:
+            run = await migration_runner.migrate(voicemail, work, workers=args.workers, batch=args.batch,
+                                                 dry_run=args.dry_run, progress=report)
+    finally:
+        await voicemail.close()
+    print(json.dumps(run.as_json(), indent=2) if args.json else summary_table(run, args.dry_run))
+    return 1 if run.total.failed else 0
+
+
+@contextmanager
+def progress_reporter(total: int, dry_run: bool):
+    """A progress bar on a terminal; plain log lines otherwise."""
+    log = logging.getLogger("kazoo_vm.migrate")
+    verb = "would migrate" if dry_run else "migrated"
+    if sys.stderr.isatty():
+        with tqdm(total=total, unit="msg", desc="legacy messages", file=sys.stderr) as bar:
+            yield lambda account, stats: bar.update(stats.processed)
+        return
+    done = 0
+
+    def report(account, stats) -> None:
+        nonlocal done
+        done += stats.processed
+        log.info("account %s: %s %d of %d, failed %d, no media id %d (%d/%d overall)", account.id, verb,
+                 stats.succeeded, stats.processed, stats.failed, stats.no_ids, done, total)
+
+    yield report
+
+
+def summary_table(run, dry_run: bool) -> str:
+    rows = [("account", "processed", "succeeded", "failed", "no_ids")]
+    for account_id, stats in run.accounts.items():
+        rows.append((account_id, *map(str, stats.summary().values())))
+    rows.append(("total", *map(str, run.total.summary().values())))
+    lines = ["  ".join(cell.ljust(32 if i == 0 else 9) for i, cell in enumerate(row)).rstrip() for row in rows]
+    if dry_run:
+        lines.append("dry run: nothing was changed; 'succeeded' counts what would be migrated")
+    for account_id, stats in run.accounts.items():
+        for media_id, reason in stats.errors.items():
+            lines.append(f"failed: account {account_id} media {media_id}: {reason}")
+    return "\n".join(lines)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="kazoo-vm", description="Kazoo's voicemail API served from CouchDB.")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -98,6 +152,18 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("--name", required=True, help="account name")
     cmd.add_argument("--realm", help="SIP realm (default: derived from the name)")
     cmd.add_argument("--parent", metavar="ACCOUNT_ID", help="parent account; its tokens reach the new account")
+
+    cmd = commands.add_parser("migrate", help="move Kazoo 3.x voicemail into the monthly databases",
+                              description="Migrate the legacy (Kazoo 3.x) messages kept inside vmbox documents "
+                              "into the monthly databases, with their audio. Safe to interrupt and run again.")
+    which = cmd.add_mutually_exclusive_group(required=True)
+    which.add_argument("--account", metavar="ID", help="migrate one account")
+    which.add_argument("--all", action="store_true", help="migrate every account in the accounts database")
+    cmd.add_argument("--box", metavar="ID", help="only this box (with --account)")
+    cmd.add_argument("--dry-run", action="store_true", help="change nothing; report what would happen")
+    cmd.add_argument("--workers", type=int, default=4, help="accounts migrated at once (default 4)")
+    cmd.add_argument("--batch", type=int, default=200, help="messages written per _bulk_docs (default 200)")
+    cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
     return top
 
 
@@ -112,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
             run_dev(settings, args.data)
         elif args.command == "accounts" and args.accounts_command == "create":
             print(json.dumps(asyncio.run(create_account(settings, args.name, args.realm, args.parent))))
+        elif args.command == "migrate":
+            if args.box and not args.account:
+                raise CliError("--box needs --account")
+            return asyncio.run(migrate(settings, args))
     except Unavailable:
         print(f"kazoo-vm: cannot reach CouchDB at {_safe_url(settings.couchdb_url)}", file=sys.stderr)
         return 1
@@ -125,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kazoo-vm: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        if args.command == "migrate":
+            print("kazoo-vm: interrupted; run the same command again to finish", file=sys.stderr)
         return 130
     return 0
 

@@ -32,13 +32,14 @@ async def _upload(request: web.Request) -> Upload:
 
 @routes.get(BOXES + "/messages")
 async def list_account_messages(request: web.Request) -> web.Response:
+    await voicemail(request).migrate_account_on_access(account(request))
     page, items = await voicemail(request).listing.account(account(request), request.query)
     return paged(request, page, items)
 
 
 @routes.get(MESSAGES)
 async def list_box_messages(request: web.Request) -> web.Response:
-    await voicemail(request).boxes.load(account(request), request.match_info["box_id"])
+    await voicemail(request).legacy.box_for_messages(account(request), request.match_info["box_id"])
     page, items = await voicemail(request).listing.box(account(request), request.match_info["box_id"],
                                                        request.query)
     return paged(request, page, items)

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..storage import JSON
-from . import folders, message_bulk, message_docs
+from . import folders, linked_audio, message_bulk
 from .accounts import Account
 from .boxes import Boxes
 from .errors import BadIdentifier, Invalid, NotFoundError, field_error
+from .legacy_migration import LegacyMigration
 from .message_listing import MessageListing
 from .message_moves import Mover
-from .messages import Audio, Messages, download_name
+from .messages import Audio, Messages, audio_of
 from .retention import prior_error
 
 
@@ -56,8 +57,10 @@ def target_ids(data: Mapping[str, Any]) -> str | list[str] | None:
 
 
 class MessageActions:
-    def __init__(self, boxes: Boxes, messages: Messages, listing: MessageListing, mover: Mover, max_ids: int):
+    def __init__(self, boxes: Boxes, legacy: LegacyMigration, messages: Messages, listing: MessageListing,
+                 mover: Mover, max_ids: int):
         self.boxes = boxes
+        self.legacy = legacy
         self.messages = messages
         self.listing = listing
         self.mover = mover
@@ -71,7 +74,7 @@ class MessageActions:
         """POST /vmboxes/{box}/messages: folder change, move (source_id a box) or copy (a list)."""
         ids = message_ids(request.data, self.max_ids)
         targets = target_ids(request.data)
-        await self.boxes.load(account, box_id)
+        ids = await self._current_ids(account, box_id, ids)
         if targets is None:
             return (await self._change_folder(account, box_id, ids, request.folder(), soft_delete=False)).as_data()
         return (await self._move_or_copy(account, box_id, ids, targets)).as_data()
@@ -99,12 +102,19 @@ class MessageActions:
     async def delete_many(self, account: Account, box_id: str, request: Request) -> JSON:
         """DELETE /vmboxes/{box}/messages: the listed ids, else a folder's messages, else all the box's."""
         ids = message_ids(request.data, self.max_ids, required=False)
-        await self.boxes.load(account, box_id)
+        ids = await self._current_ids(account, box_id, ids)
         if ids is None:
             folder = request.folder(default=None)
             rows = await self.listing.box_rows(account, box_id)
             ids = [row["id"] for row in rows if folder is None or row["value"].get("folder") == folder]
         return (await self._change_folder(account, box_id, ids, folders.DELETED, soft_delete=True)).as_data()
+
+    async def _current_ids(self, account: Account, box_id: str, ids: list[str] | None) -> list[str] | None:
+        """Migrate the box's legacy messages first; legacy ids become the ids they were migrated to."""
+        await self.legacy.box_for_messages(account, box_id)
+        if ids is None:
+            return None
+        return list(dict.fromkeys((await self.legacy.resolve(account, ids)).values()))
 
     async def _change_folder(self, account: Account, box_id: str, ids: list[str], folder: str, *,
                              soft_delete: bool) -> message_bulk.BulkResult:
@@ -134,20 +144,24 @@ class MessageActions:
         """The audio of every listed message, named as the raw download names it (made unique);
         404 when any of them is not a message of the box with audio."""
         ids = message_ids(data, self.max_ids)
-        box = await self.boxes.load(account, box_id)
+        box = await self.legacy.box_for_messages(account, box_id)
+        ids = list((await self.legacy.resolve(account, ids)).values())
         grouped, failed = message_bulk.by_database(account, ids)
         if failed:
             raise NotFoundError(f"message {next(iter(failed))} not found")
-        found: dict[str, Audio] = {}
+        docs: list[tuple[str, JSON]] = []
         for db, db_ids in grouped.items():
             for row in await message_bulk.fetch(self.store, db, db_ids):
                 doc = row.get("doc")
-                attachment = message_docs.audio_attachment(doc) if doc else None
-                if doc is None or message_bulk.refusal(doc, account, box_id, 0) or attachment is None:
-                    raise NotFoundError(f"message {row['key']} not found or without audio")
-                name, stub = attachment
-                found[doc["_id"]] = Audio(db, doc["_id"], name, stub.get("content_type") or "application/octet-stream",
-                                          int(stub.get("length") or 0), download_name(doc, box, account, name))
+                if doc is None or message_bulk.refusal(doc, account, box_id, 0):
+                    raise NotFoundError(f"message {row['key']} not found")
+                docs.append((db, doc))
+        holders = await linked_audio.holders(self.store, account, docs)
+        found: dict[str, Audio] = {}
+        for db, doc in docs:
+            if doc["_id"] not in holders:
+                raise NotFoundError(f"message {doc['_id']} has no audio")
+            found[doc["_id"]] = audio_of(doc, box, account, *holders[doc["_id"]])
         return _unique_names([found[message_id] for message_id in ids])
 
 

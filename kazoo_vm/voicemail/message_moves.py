@@ -15,7 +15,7 @@ from ..storage import attachments
 from ..storage.dbnames import encoded, gregorian_now, modb, year_month
 from ..storage.design_docs import MODB
 from ..storage.store import Store
-from . import folders, message_bulk, message_docs
+from . import folders, linked_audio, message_bulk, message_docs
 from .accounts import Account
 from .boxes import alphanum
 from .ids import modb_id, new_id
@@ -28,17 +28,25 @@ INLINE_BATCH_COUNT = 100
 
 @dataclass
 class Transfer:
+    """A message to write as `target`; its audio is in `audio` (the source itself, or the document a
+    kz_att_link names, or a legacy media document), in database `audio_db`."""
     source: JSON
     source_db: str
     target: JSON
     target_db: str
+    audio_db: str | None = None
+    audio: JSON | None = None
+
+    @property
+    def audio_stubs(self) -> JSON:
+        return (self.audio or {}).get("_attachments") or {}
 
 
 def copy_for(source: JSON, target_box: JSON, account: Account, new_message_id: str, now: int) -> JSON:
     """The document of a message copied into target_box, without its audio yet."""
     year, month = int(new_message_id[:4]), int(new_message_id[4:6])
     doc = {key: copy.deepcopy(value) for key, value in source.items()
-           if key not in ("_rev", "_attachments", MARK, "pvt_deleted")}
+           if key not in ("_rev", "_attachments", "pvt_attachments", MARK, "pvt_deleted")}
     mailbox = str(target_box.get("mailbox", ""))
     name = message_docs.message_name(mailbox, now, message_docs.box_timezone(target_box, account))
     to = message_docs.with_realm(mailbox, account.realm)
@@ -64,10 +72,11 @@ class Mover:
                    cutoff: int) -> message_bulk.BulkResult:
         result = message_bulk.BulkResult()
         now = gregorian_now()
-        transfers = [self._transfer(account, db, source, target, new_message_id(now), now)
-                     for db, source in await self._sources(account, box_id, ids, cutoff, result)
-                     for target in targets]
-        for transfer in await self._write(transfers, result, existing_ok=False):
+        sources = await self._sources(account, box_id, ids, cutoff, result)
+        holders = await linked_audio.holders(self.store, account, sources)
+        transfers = [self._transfer(account, db, source, target, new_message_id(now), now, holders)
+                     for db, source in sources for target in targets]
+        for transfer in await self.write(transfers, result, existing_ok=False):
             result.succeeded.append(transfer.target["_id"])
         return result
 
@@ -76,17 +85,20 @@ class Mover:
         result = message_bulk.BulkResult()
         now = gregorian_now()
         sources = await self._sources(account, box_id, ids, cutoff, result)
-        transfers = [self._transfer(account, db, source, target, source[MARK]["id"], now)
-                     for db, source in await self._mark(sources, target["_id"], now, result)]
-        written = await self._write(transfers, result, existing_ok=True)
+        marked = await self._mark(sources, target["_id"], now, result)
+        holders = await linked_audio.holders(self.store, account, marked)
+        transfers = [self._transfer(account, db, source, target, source[MARK]["id"], now, holders)
+                     for db, source in marked]
+        written = await self.write(transfers, result, existing_ok=True)
         await self._delete_sources(written)
         result.succeeded += [transfer.target["_id"] for transfer in written]
         return result
 
     def _transfer(self, account: Account, source_db: str, source: JSON, target_box: JSON, target_id: str,
-                  now: int) -> Transfer:
+                  now: int, holders: dict[str, tuple[str, JSON]]) -> Transfer:
+        audio_db, audio = holders.get(source["_id"], (None, None))
         return Transfer(source, source_db, copy_for(source, target_box, account, target_id, now),
-                        message_docs.db_of(account, target_id))
+                        message_docs.db_of(account, target_id), audio_db, audio)
 
     async def _sources(self, account: Account, box_id: str, ids: list[str], cutoff: int,
                        result: message_bulk.BulkResult) -> list[tuple[str, JSON]]:
@@ -135,13 +147,13 @@ class Mover:
         for db, ids in by_db.items():
             await message_bulk.update(self.store, db, ids, _delete)
 
-    async def _write(self, transfers: list[Transfer], result: message_bulk.BulkResult, *,
+    async def write(self, transfers: list[Transfer], result: message_bulk.BulkResult, *,
                      existing_ok: bool) -> list[Transfer]:
         """Store the new documents with their audio: small recordings inline, in batches with `_bulk_docs`
         (atomic per document); large ones streamed one by one. Returns the transfers that are stored."""
         written: list[Transfer] = []
         for batch in _batches(transfers):
-            if len(batch) == 1 and _audio_size(batch[0].source) > INLINE_BATCH_BYTES:
+            if len(batch) == 1 and _audio_size(batch[0]) > INLINE_BATCH_BYTES:
                 outcome = await self._write_streamed(batch[0], existing_ok)
                 outcomes = [{"id": batch[0].target["_id"]} if outcome is None else {"error": outcome}]
             else:
@@ -161,10 +173,10 @@ class Mover:
         """Fetch the batch's audio (base64) with one `_all_docs` per source database."""
         by_db: dict[str, list[Transfer]] = {}
         for transfer in batch:
-            if transfer.source.get("_attachments"):
-                by_db.setdefault(transfer.source_db, []).append(transfer)
+            if transfer.audio_db is not None and transfer.audio_stubs:
+                by_db.setdefault(transfer.audio_db, []).append(transfer)
         for db, group in by_db.items():
-            rows = await self.store.couch.all_docs(db, [t.source["_id"] for t in group], attachments=True)
+            rows = await self.store.couch.all_docs(db, [t.audio["_id"] for t in group], attachments=True)
             for transfer, row in zip(group, rows):
                 stored = (row.get("doc") or {}).get("_attachments") or {}
                 transfer.target["_attachments"] = {
@@ -183,11 +195,11 @@ class Mover:
             return outcome["error"]
         else:
             rev, present = outcome["rev"], set()
-        for name, stub in (transfer.source.get("_attachments") or {}).items():
+        for name, stub in transfer.audio_stubs.items():
             if name in present:
                 continue
             length = int(stub.get("length") or 0)
-            chunks = attachments.read_range(self.store.couch, transfer.source_db, transfer.source["_id"], name, 0,
+            chunks = attachments.read_range(self.store.couch, transfer.audio_db, transfer.audio["_id"], name, 0,
                                             max(length - 1, 0))
             try:
                 rev = await self.store.couch.put_attachment(transfer.target_db, target_id, rev, name,
@@ -205,8 +217,8 @@ def _delete(doc: JSON) -> str | None:
     return None
 
 
-def _audio_size(doc: JSON) -> int:
-    return sum(int(stub.get("length") or 0) for stub in (doc.get("_attachments") or {}).values())
+def _audio_size(transfer: Transfer) -> int:
+    return sum(int(stub.get("length") or 0) for stub in transfer.audio_stubs.values())
 
 
 def _batches(transfers: list[Transfer]) -> list[list[Transfer]]:
@@ -215,7 +227,7 @@ def _batches(transfers: list[Transfer]) -> list[list[Transfer]]:
     current: list[Transfer] = []
     size = 0
     for transfer in sorted(transfers, key=lambda t: t.target_db):
-        audio = _audio_size(transfer.source)
+        audio = _audio_size(transfer)
         if audio > INLINE_BATCH_BYTES:
             batches.append([transfer])
             continue

@@ -11,12 +11,13 @@ from ..storage import attachments
 from ..storage.dbnames import gregorian_now
 from ..storage.design_docs import MODB
 from ..storage.store import Store
-from . import folders, message_docs, retention
+from . import folders, linked_audio, message_docs, retention
 from .accounts import Account
 from .audio import AudioFile, attachment_name, identify
-from .boxes import Actor, Boxes
+from .boxes import Actor
 from .errors import BadIdentifier
-from .ids import message_month
+from .ids import is_legacy_message_id, message_month
+from .legacy_migration import LegacyMigration
 from .validation import validate
 
 SCHEMA = "vm_message_metadata"
@@ -39,22 +40,27 @@ class Audio:
 
 
 class Messages:
-    def __init__(self, store: Store, boxes: Boxes, retention_days: int):
+    def __init__(self, store: Store, legacy: LegacyMigration, retention_days: int):
         self.store = store
-        self.boxes = boxes
+        self.legacy = legacy
         self.retention_days = retention_days
 
     def cutoff(self) -> int:
         return gregorian_now() - retention.retention_seconds(self.retention_days)
 
     async def load(self, account: Account, box_id: str, message_id: str) -> tuple[JSON, JSON]:
-        """(box, message document): both must exist and the message must belong to the box."""
-        box, doc = await asyncio.gather(self.boxes.load(account, box_id), self._load_doc(account, message_id),
-                                        return_exceptions=True)
-        if isinstance(box, BaseException):
-            raise box
-        if isinstance(doc, BaseException):
-            raise doc
+        """(box, message document): both must exist and the message must belong to the box.
+        A legacy (3.x) id finds the message it was migrated to, once the box is migrated."""
+        if message_month(message_id) is None and is_legacy_message_id(message_id):
+            box = await self.legacy.box_for_messages(account, box_id)
+            doc = await self._load_doc(account, (await self.legacy.resolve(account, [message_id]))[message_id])
+        else:
+            box, doc = await asyncio.gather(self.legacy.box_for_messages(account, box_id),
+                                            self._load_doc(account, message_id), return_exceptions=True)
+            if isinstance(box, BaseException):
+                raise box
+            if isinstance(doc, BaseException):
+                raise doc
         if doc.get("source_id", box_id) != box_id:
             raise BadIdentifier(message_id)
         return box, doc
@@ -96,7 +102,7 @@ class Messages:
     async def create(self, account: Account, box_id: str, fields: JSON, actor: Actor,
                      audio: AudioFile | None = None) -> JSON:
         """Store a new message (and its audio); the answer is its metadata."""
-        box = await self.boxes.load(account, box_id)
+        box = await self.legacy.box_for_messages(account, box_id)
         fields = validate(SCHEMA, fields)
         if audio is not None:
             duration = (await identify(audio)).duration_ms
@@ -131,10 +137,10 @@ class Messages:
         box, doc = await self.load(account, box_id, message_id)
         self._check_changeable(doc)
         duration = (await identify(audio)).duration_ms
-        db = message_docs.db_of(account, message_id)
+        db = message_docs.db_of(account, doc["_id"])
         await self._put_audio(db, doc, audio)
         for _ in range(SAVE_RETRIES):
-            stored = await self.store.couch.get(db, message_id)
+            stored = await self.store.couch.get(db, doc["_id"])
             newest = max(stored["_attachments"].items(), key=lambda item: item[1].get("revpos", 0))[0]
             stored["_attachments"] = {newest: stored["_attachments"][newest]}
             if duration is not None:
@@ -161,7 +167,7 @@ class Messages:
             folders.apply(doc, folder, soft_delete=soft_delete)
             doc["pvt_modified"] = gregorian_now()
             try:
-                await self.store.couch.put(message_docs.db_of(account, message_id), doc)
+                await self.store.couch.put(message_docs.db_of(account, doc["_id"]), doc)
             except Conflict:
                 continue
             return self.present(doc)
@@ -170,13 +176,18 @@ class Messages:
     async def audio(self, account: Account, box_id: str, message_id: str) -> Audio:
         box, doc = await self.load(account, box_id, message_id)
         doc = await self._ensure_folder(account, doc)
-        found = message_docs.audio_attachment(doc)
-        if found is None:
+        db = message_docs.db_of(account, doc["_id"])
+        holder = (await linked_audio.holders(self.store, account, [(db, doc)])).get(doc["_id"])
+        if holder is None:
             raise BadIdentifier(message_id, cause=NO_AUDIO)
-        name, stub = found
-        return Audio(message_docs.db_of(account, message_id), doc["_id"], name,
-                     stub.get("content_type") or "application/octet-stream", int(stub.get("length") or 0),
-                     download_name(doc, box, account, name))
+        return audio_of(doc, box, account, *holder)
+
+
+def audio_of(doc: JSON, box: JSON, account: Account, db: str, holder: JSON) -> Audio:
+    """The stream of a message's audio, kept in `holder` (the message itself or the document it links to)."""
+    name, stub = next(iter(holder["_attachments"].items()))
+    return Audio(db, holder["_id"], name, stub.get("content_type") or "application/octet-stream",
+                 int(stub.get("length") or 0), download_name(doc, box, account, name))
 
 
 def download_name(doc: JSON, box: JSON, account: Account, attachment: str) -> str:

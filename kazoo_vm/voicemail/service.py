@@ -6,10 +6,12 @@ from collections.abc import Mapping
 
 from ..config import Settings
 from ..storage import JSON, CouchClient
+from ..storage.design_docs import ACCOUNT
 from ..storage.store import Store
 from . import folders
 from .accounts import Account, Accounts
 from .boxes import Actor, Boxes
+from .legacy_migration import LegacyMigration
 from .message_actions import MessageActions, Request
 from .message_listing import MessageListing
 from .message_moves import Mover
@@ -24,9 +26,11 @@ class Voicemail:
         self.store = Store(self.couch)
         self.accounts = Accounts(self.store)
         self.boxes = Boxes(self.store, settings.page_size)
-        self.messages = Messages(self.store, self.boxes, settings.retention_days)
+        self.mover = Mover(self.store)
+        self.legacy = LegacyMigration(self.store, self.boxes, self.mover)
+        self.messages = Messages(self.store, self.legacy, settings.retention_days)
         self.listing = MessageListing(self.store, settings.page_size, settings.retention_days)
-        self.actions = MessageActions(self.boxes, self.messages, self.listing, Mover(self.store),
+        self.actions = MessageActions(self.boxes, self.legacy, self.messages, self.listing, self.mover,
                                       settings.max_bulk_ids)
 
     async def start(self) -> None:
@@ -51,3 +55,9 @@ class Voicemail:
         """Soft-delete the box's messages, then the box (cb_vmboxes delete/2)."""
         await self.actions.delete_many(account, box_id, Request({}, {}, {}))
         return await self.boxes.delete(account, box_id, actor)
+
+    async def migrate_account_on_access(self, account: Account) -> None:
+        """Before an account-wide listing: migrate every box that still has legacy messages."""
+        rows = await self.store.rows(account.db, ACCOUNT, "kazoo_vm", "boxes_with_legacy_messages")
+        for row in rows:
+            await self.legacy.box_for_messages(account, row["id"])

@@ -1,0 +1,220 @@
+"""Kazoo 3.x voicemail moved into the monthly databases (kvm_migrate_account.erl, reference §2.3, §8).
+
+A 3.x box keeps its messages as a `messages` array, each recording in a `private_media` document of the
+account database. Each entry becomes message `YYYYMM-<media id>` (month of its timestamp, so a rerun finds
+what an earlier run moved) with the audio copied in. Then the media document is marked with the new id
+(so the legacy id still finds the message) and only then the entry leaves the box's array; entries that
+cannot be moved stay, with a `migration_error`. Stopped at any step and run again, nothing is lost or
+written twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..storage import JSON, Conflict
+from ..storage.dbnames import gregorian_now, year_month
+from ..storage.store import Store
+from . import message_bulk, message_docs
+from .accounts import Account
+from .boxes import Actor, Boxes
+from .folders import FOLDERS, NEW
+from .ids import is_legacy_message_id, message_month, modb_id
+from .message_moves import Mover, Transfer
+
+MIGRATED_TO = "pvt_migrated_to"
+SAFE_MEDIA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+TEXT_FIELDS = ("from", "to", "caller_id_number", "caller_id_name", "call_id")
+NO_MEDIA_ID = "no_media_id"
+MISSING_AUDIO = "missing_audio"
+BAD_DATA = "bad_data"
+SAVE_RETRIES = 10
+ON_ACCESS = Actor(request_id="legacy-migration-on-access")
+
+
+@dataclass
+class Stats:
+    processed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    no_ids: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def add(self, other: "Stats") -> None:
+        self.processed += other.processed
+        self.succeeded += other.succeeded
+        self.failed += other.failed
+        self.no_ids += other.no_ids
+        self.errors.update(other.errors)
+
+    def summary(self) -> JSON:
+        return {"processed": self.processed, "succeeded": self.succeeded, "failed": self.failed,
+                "no_ids": self.no_ids}
+
+
+@dataclass
+class Plan:
+    """What one batch of entries becomes: transfers to write, and reasons for those that cannot move."""
+    transfers: list[Transfer] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    no_ids: int = 0
+    processed: int = 0
+
+
+def legacy_timestamp(value: Any) -> int | None:
+    """An integer or an integer string ("63630058722"); anything else is no timestamp."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip()) or None
+    return None
+
+
+def pending_entries(box: JSON, *, retry_failed: bool) -> list[JSON]:
+    """The legacy entries to migrate: those without a migration_error, or all of them when retrying."""
+    entries = box.get("messages")
+    if not isinstance(entries, list):
+        return []
+    return [entry for entry in entries if retry_failed or not (isinstance(entry, dict)
+                                                                and entry.get("migration_error"))]
+
+
+def _fields(entry: JSON, timestamp: int) -> JSON:
+    fields: JSON = {name: entry[name] for name in TEXT_FIELDS if isinstance(entry.get(name), str) and entry[name]}
+    length = legacy_timestamp(entry.get("length"))
+    if length is not None:
+        fields["length"] = length
+    folder = entry.get("folder")
+    fields["folder"] = folder if folder in FOLDERS else NEW
+    fields["timestamp"] = timestamp
+    return fields
+
+
+class LegacyMigration:
+    def __init__(self, store: Store, boxes: Boxes, mover: Mover):
+        self.store = store
+        self.boxes = boxes
+        self.mover = mover
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def migrate_box(self, account: Account, box: JSON, actor: Actor, *, retry_failed: bool = False,
+                          batch: int = 500, dry_run: bool = False) -> tuple[JSON, Stats]:
+        """Migrate a box's legacy entries in batches; returns the box as stored afterwards, and the counts."""
+        stats = Stats()
+        async with self._locks[f"{account.id}/{box['_id']}"]:
+            box = await self.boxes.load(account, box["_id"])
+            entries = pending_entries(box, retry_failed=retry_failed)
+            for start in range(0, len(entries), max(batch, 1)):
+                plan = await self._plan(account, box, entries[start:start + batch], actor)
+                written: list[str] = []
+                if not dry_run:
+                    result = message_bulk.BulkResult()
+                    done = await self.mover.write(plan.transfers, result, existing_ok=True)
+                    plan.errors.update(result.failed)
+                    written = [transfer.source["_id"] for transfer in done]
+                    await self._mark_media(account, done)
+                    box = await self._rewrite_box(account, box["_id"], set(written), plan.errors)
+                else:
+                    written = [t.source["_id"] for t in plan.transfers]
+                stats.add(Stats(plan.processed, len(written), len(plan.errors), plan.no_ids, plan.errors))
+        return box, stats
+
+    async def _plan(self, account: Account, box: JSON, entries: list[JSON], actor: Actor) -> Plan:
+        plan = Plan(processed=len(entries))
+        media_ids = [entry["media_id"] for entry in entries
+                     if isinstance(entry, dict) and isinstance(entry.get("media_id"), str)
+                     and SAFE_MEDIA_ID.match(entry["media_id"])]
+        media = {row["key"]: row.get("doc") for row in
+                 await message_bulk.fetch(self.store, account.db, list(dict.fromkeys(media_ids)))}
+        planned: set[str] = set()
+        for entry in entries:
+            media_id = entry.get("media_id") if isinstance(entry, dict) else None
+            if not isinstance(entry, dict) or (media_id is not None and not isinstance(media_id, str)):
+                plan.errors[str(media_id)] = BAD_DATA
+                continue
+            if not media_id:
+                plan.no_ids += 1
+                continue
+            if not SAFE_MEDIA_ID.match(media_id):
+                plan.errors[media_id] = BAD_DATA
+                continue
+            source = media.get(media_id)
+            if not source or not source.get("_attachments"):
+                plan.errors[media_id] = MISSING_AUDIO
+                continue
+            if media_id in planned:
+                continue
+            planned.add(media_id)
+            timestamp = (legacy_timestamp(entry.get("timestamp")) or legacy_timestamp(source.get("pvt_modified"))
+                         or legacy_timestamp(source.get("pvt_created")) or legacy_timestamp(box.get("pvt_modified"))
+                         or legacy_timestamp(box.get("pvt_created")) or gregorian_now())
+            doc = message_docs.new_message(_fields(entry, timestamp), box, account, actor, media_id=media_id)
+            doc.update({"pvt_moved_to_modb": "true", "pvt_previous_id": media_id, "pvt_created": timestamp,
+                        "media_filename": next(iter(source["_attachments"]))})
+            plan.transfers.append(Transfer({"_id": media_id}, account.db, doc,
+                                           message_docs.db_of(account, doc["_id"]), account.db, source))
+        return plan
+
+    async def _mark_media(self, account: Account, done: list[Transfer]) -> None:
+        """Record the new id on each legacy media document, so that the legacy id keeps finding it."""
+        new_ids = {transfer.source["_id"]: transfer.target["_id"] for transfer in done}
+
+        def mark(doc: JSON) -> str | None:
+            doc[MIGRATED_TO] = new_ids[doc["_id"]]
+            return None
+
+        await message_bulk.update(self.store, account.db, list(new_ids), mark)
+
+    async def _rewrite_box(self, account: Account, box_id: str, migrated: set[str], errors: dict[str, str]) -> JSON:
+        """Drop the migrated entries from the box's array; the others keep (or get) their reason."""
+        for _ in range(SAVE_RETRIES):
+            box = await self.boxes.load(account, box_id)
+            kept = []
+            for entry in box.get("messages") or []:
+                media_id = entry.get("media_id") if isinstance(entry, dict) else None
+                if isinstance(media_id, str) and media_id in migrated:
+                    continue
+                if isinstance(entry, dict):
+                    reason = NO_MEDIA_ID if not media_id else errors.get(str(media_id))
+                    if reason:
+                        entry = {**entry, "migration_error": reason}
+                kept.append(entry)
+            if kept == box.get("messages"):
+                return box
+            box["messages"] = kept
+            box["pvt_modified"] = gregorian_now()
+            try:
+                await self.store.couch.put(account.db, box)
+            except Conflict:
+                continue
+            return box
+        raise Conflict("the box kept changing during migration")
+
+    async def resolve(self, account: Account, ids: list[str]) -> dict[str, str]:
+        """The message id each legacy id (32 hex) became; ids that are not legacy map to themselves."""
+        legacy = [message_id for message_id in ids if message_month(message_id) is None
+                  and is_legacy_message_id(message_id)]
+        found = {message_id: message_id for message_id in ids}
+        if not legacy:
+            return found
+        for row in await message_bulk.fetch(self.store, account.db, legacy):
+            media = row.get("doc") or {}
+            new_id = media.get(MIGRATED_TO)
+            moved_at = legacy_timestamp(media.get("utc_seconds")) or legacy_timestamp(media.get("pvt_created"))
+            if isinstance(new_id, str):
+                found[row["key"]] = new_id
+            elif moved_at:
+                found[row["key"]] = modb_id(*year_month(moved_at), row["key"])
+        return found
+
+    async def box_for_messages(self, account: Account, box_id: str) -> JSON:
+        """The box a message operation works on, its legacy messages migrated first (design.md)."""
+        box = await self.boxes.load(account, box_id)
+        if pending_entries(box, retry_failed=False):
+            box, _ = await self.migrate_box(account, box, ON_ACCESS)
+        return box

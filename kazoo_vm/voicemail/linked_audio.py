@@ -1,0 +1,41 @@
+"""Where a message's audio is: in the message document itself, or, for messages Kazoo's own migration
+moved, in the old account-database document a `kz_att_link` handler names (reference §8 step 5)."""
+from __future__ import annotations
+
+from ..storage import JSON
+from ..storage.dbnames import to_db
+from ..storage.store import Store
+from .accounts import Account
+from .message_bulk import fetch
+
+
+def link_of(doc: JSON, account: Account) -> tuple[str, str] | None:
+    """(database, document id) a message's `pvt_attachments` link points to, within the same account."""
+    for stub in (doc.get("pvt_attachments") or {}).values():
+        handler = ((stub or {}).get("handler") or {}).get("kz_att_link") or {}
+        db = to_db(str(handler.get("att_dbname") or ""))
+        doc_id = handler.get("att_docid")
+        if db and isinstance(doc_id, str) and db.startswith(account.db):
+            return db, doc_id
+    return None
+
+
+async def holders(store: Store, account: Account, messages: list[tuple[str, JSON]]) -> dict[str, tuple[str, JSON]]:
+    """For each (database, message) the (database, document) holding its audio; linked documents are
+    fetched with one `_all_docs` per database. Messages whose audio cannot be found are left out."""
+    found: dict[str, tuple[str, JSON]] = {}
+    linked: dict[str, dict[str, list[str]]] = {}
+    for db, doc in messages:
+        link = None if doc.get("_attachments") else link_of(doc, account)
+        if link is None:
+            if doc.get("_attachments"):
+                found[doc["_id"]] = (db, doc)
+            continue
+        linked.setdefault(link[0], {}).setdefault(link[1], []).append(doc["_id"])
+    for db, targets in linked.items():
+        for row in await fetch(store, db, list(targets)):
+            holder = row.get("doc")
+            if holder and holder.get("_attachments"):
+                for message_id in targets[row["key"]]:
+                    found[message_id] = (db, holder)
+    return found

@@ -1,0 +1,77 @@
+"""The bulk migration of 3.x voicemail: every box with legacy messages in the chosen accounts, a bounded
+number of accounts at once, counting what was processed, moved, failed or had no media id."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..storage.dbnames import ACCOUNTS_DB, is_account_id
+from ..storage.design_docs import ACCOUNT
+from .accounts import Account
+from .boxes import Actor
+from .errors import BadIdentifier
+from .legacy_migration import Stats
+from .service import Voicemail
+
+COMMAND = Actor(request_id="legacy-migration-command")
+
+
+@dataclass
+class Run:
+    accounts: dict[str, Stats] = field(default_factory=dict)
+
+    @property
+    def total(self) -> Stats:
+        total = Stats()
+        for stats in self.accounts.values():
+            total.add(stats)
+        return total
+
+    def as_json(self) -> dict:
+        return {"accounts": {account_id: stats.summary() for account_id, stats in self.accounts.items()},
+                "total": self.total.summary()}
+
+
+async def all_account_ids(voicemail: Voicemail) -> list[str]:
+    result = await voicemail.couch.request("GET", ACCOUNTS_DB + "/_all_docs")
+    return [row["id"] for row in result["rows"] if is_account_id(row["id"])]
+
+
+async def legacy_boxes(voicemail: Voicemail, account: Account, box_id: str | None) -> list[tuple[str, int]]:
+    """(box id, legacy entries) of the account's boxes that have any."""
+    rows = await voicemail.store.rows(account.db, ACCOUNT, "vmboxes", "crossbar_listing")
+    return [(row["id"], row["value"]["messages"]) for row in rows
+            if row["value"].get("messages") and (box_id is None or row["id"] == box_id)]
+
+
+async def plan(voicemail: Voicemail, account_ids: list[str], box_id: str | None
+               ) -> list[tuple[Account, list[tuple[str, int]]]]:
+    work = []
+    for account_id in account_ids:
+        account = await voicemail.accounts.get(account_id)
+        if box_id is not None:
+            await voicemail.boxes.load(account, box_id)
+        work.append((account, await legacy_boxes(voicemail, account, box_id)))
+    return work
+
+
+async def migrate(voicemail: Voicemail, work: list[tuple[Account, list[tuple[str, int]]]], *, workers: int,
+                  batch: int, dry_run: bool, progress: Callable[[Account, Stats], None]) -> Run:
+    run = Run({account.id: Stats() for account, _ in work})
+    limit = asyncio.Semaphore(max(workers, 1))
+
+    async def one_account(account: Account, boxes: list[tuple[str, int]]) -> None:
+        async with limit:
+            for box_id, _ in boxes:
+                try:
+                    box = await voicemail.boxes.load(account, box_id)
+                except BadIdentifier:
+                    continue
+                _, stats = await voicemail.legacy.migrate_box(account, box, COMMAND, retry_failed=True,
+                                                              batch=batch, dry_run=dry_run)
+                run.accounts[account.id].add(stats)
+                progress(account, stats)
+
+    await asyncio.gather(*(one_account(account, boxes) for account, boxes in work))
+    return run
