@@ -35,6 +35,14 @@ def box_response(request: web.Request, result: BoxResult, status: int = 200) -> 
                             headers=headers)
 
 
+def _box_id(request: web.Request) -> str:
+    """The box of the URL; `/vmboxes/messages` is the account-wide listing, which answers GET only."""
+    box_id = request.match_info["box_id"]
+    if box_id == "messages":
+        raise web.HTTPMethodNotAllowed(request.method, ["GET"])
+    return box_id
+
+
 async def _data(request: web.Request) -> dict:
     return await bodies.read_data(request, settings(request).max_body_bytes)
 
@@ -59,14 +67,14 @@ async def get_box(request: web.Request) -> web.Response:
 
 @routes.post(BOX)
 async def replace_box(request: web.Request) -> web.Response:
-    result = await voicemail(request).boxes.replace(account(request), request.match_info["box_id"],
+    result = await voicemail(request).boxes.replace(account(request), _box_id(request),
                                                     await _data(request), actor(request))
     return box_response(request, result)
 
 
 @routes.patch(BOX)
 async def patch_box(request: web.Request) -> web.Response:
-    result = await voicemail(request).boxes.patch(account(request), request.match_info["box_id"],
+    result = await voicemail(request).boxes.patch(account(request), _box_id(request),
                                                   await _data(request), actor(request))
     return box_response(request, result)
 
@@ -74,5 +82,5 @@ async def patch_box(request: web.Request) -> web.Response:
 @routes.delete(BOX)
 async def delete_box(request: web.Request) -> web.Response:
     await _data(request)
-    box = await voicemail(request).delete_box(account(request), request.match_info["box_id"], actor(request))
+    box = await voicemail(request).delete_box(account(request), _box_id(request), actor(request))
     return envelope.success(request, box)

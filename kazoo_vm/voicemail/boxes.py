@@ -130,14 +130,19 @@ class Boxes:
         """PATCH: the sent fields deep-merged onto the stored public fields, then validated as a whole."""
         fields, warnings = _upgrade_legacy_keys(client_fields(data))
         return await self._update(account, box_id, actor,
-                                  lambda stored: deep_merge(client_fields(stored), fields), warnings)
+                                  lambda stored: deep_merge(client_fields(stored), fields), warnings,
+                                  validate_first=False)
 
-    async def _update(self, account: Account, box_id: str, actor: Actor, build, warnings: list[str]) -> BoxResult:
+    async def _update(self, account: Account, box_id: str, actor: Actor, build, warnings: list[str], *,
+                      validate_first: bool = True) -> BoxResult:
         if not is_box_id(box_id):
             raise BadIdentifier(box_id)
         for attempt in range(SAVE_RETRIES):
             async with self._locks[account.id]:
-                stored = await self._load_for_update(account, box_id, build)
+                if validate_first:
+                    stored = await self._load_for_update(account, box_id, build)
+                else:
+                    stored = await self.load(account, box_id)
                 fields = build(stored)
                 fields.pop("messages", None)
                 valid = await self._validate(account, fields, box_id)
@@ -157,7 +162,8 @@ class Boxes:
         raise AlreadyExists({"cause": box_id, "message": "the box kept changing; try again"})
 
     async def _load_for_update(self, account: Account, box_id: str, build) -> JSON:
-        """Load the box, but report invalid data first (400 before 404, as Kazoo validates first)."""
+        """Load the box, but report invalid data first (400 before 404, as Kazoo validates a POST first;
+        a PATCH loads first, as it has nothing to merge onto)."""
         try:
             return await self.load(account, box_id)
         except BadIdentifier:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from .errors import Invalid
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 SECRET_FIELDS = {"pin"}
 _MISSING = object()
+INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 
 
 def _set_defaults(validator, properties, instance, schema):
@@ -54,7 +56,7 @@ def validate(name: str, data: dict[str, Any]) -> dict[str, Any]:
         errors = list(validator.iter_errors(data))
         if not errors:
             return data
-        if not any(_coerce(data, error) for error in errors):
+        if not any([_coerce(data, error) for error in errors]):
             break
     raise Invalid(kazoo_errors(errors))
 
@@ -66,7 +68,7 @@ def _coerce(data: dict[str, Any], error: ValidationError) -> bool:
     wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
     value: Any = _MISSING
     text = error.instance.strip()
-    if "integer" in wanted and text.lstrip("+-").isdigit():
+    if "integer" in wanted and INTEGER_TEXT.fullmatch(text):
         value = int(text)
     elif "boolean" in wanted and text.lower() in ("true", "false"):
         value = text.lower() == "true"

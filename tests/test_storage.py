@@ -1,0 +1,320 @@
+"""The storage layer against the real server: Kazoo's database names, design documents, documents,
+bulk operations, attachment streaming, and the request counter the benchmarks rely on."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from kazoo_vm.local_couch import free_port
+from kazoo_vm.storage import Conflict, CouchClient, NotFound, Unavailable, is_db_missing
+from kazoo_vm.storage.dbnames import (account_db, encoded, gregorian_to_datetime, modb, months_between, to_db,
+                                      year_month)
+from kazoo_vm.storage.design_docs import ACCOUNT, MODB, DesignDocs, design_docs
+from kazoo_vm.storage.store import Store
+from kazoo_vm.voicemail.ids import new_id
+
+DATA = Path(__file__).parent / "data"
+ID = "4a6863f0b1d2e3f4a5b6c7d8e9f00112"
+
+
+# --- database names ---------------------------------------------------------------------------------------
+
+def test_account_db_names():
+    assert account_db(ID) == "account/4a/68/63f0b1d2e3f4a5b6c7d8e9f00112"
+    assert encoded(account_db(ID)) == "account%2F4a%2F68%2F63f0b1d2e3f4a5b6c7d8e9f00112"
+    assert modb(ID, 2016, 5) == "account/4a/68/63f0b1d2e3f4a5b6c7d8e9f00112-201605"
+
+
+@pytest.mark.parametrize("name, expected", [
+    (ID, account_db(ID)),
+    (account_db(ID), account_db(ID)),
+    ("account%2F4a%2F68%2F63f0b1d2e3f4a5b6c7d8e9f00112", account_db(ID)),
+    ("account%2f4a%2f68%2f63f0b1d2e3f4a5b6c7d8e9f00112", account_db(ID)),
+    ("ACCOUNT%2F4A%2F68%2F63F0B1D2E3F4A5B6C7D8E9F00112", account_db(ID)),
+    (f"{ID}-201605", modb(ID, 2016, 5)),
+    (modb(ID, 2016, 5), modb(ID, 2016, 5)),
+    ("account%2F4a%2F68%2F63f0b1d2e3f4a5b6c7d8e9f00112-201605", modb(ID, 2016, 5)),
+    (ID.upper(), None),
+    (ID[:-1], None),
+    (ID + "0", None),
+    ("account/4a/68/63f0", None),
+    ("accounts", None),
+    (f"{ID}-2016", None),
+    ("account%2F4a%2F68%2F63f0b1d2e3f4a5b6c7d8e9f00112%2Fx", None),
+])
+def test_every_form_of_a_name_normalises_to_the_real_name(name, expected):
+    assert to_db(name) == expected
+
+
+def test_month_of_a_gregorian_timestamp():
+    assert year_month(63674208419) == (2017, 10)
+    assert gregorian_to_datetime(62167219200).year == 1970
+    assert year_month(63650447999) == (2016, 12) and year_month(63650448000) == (2017, 1)
+    assert months_between((2016, 11), (2017, 2)) == [(2016, 11), (2016, 12), (2017, 1), (2017, 2)]
+    assert months_between((2017, 2), (2016, 11)) == []
+
+
+# --- a real database with a Kazoo name --------------------------------------------------------------------
+
+@pytest.fixture
+async def store(couch_url):
+    """A Store of its own (fresh design-document cache); its databases are deleted afterwards."""
+    client = CouchClient(couch_url)
+    made = Store(client)
+    yield made
+    for db in made.created_dbs:
+        await client.db_delete(db)
+    await client.close()
+
+
+@pytest.fixture
+async def db(store) -> str:
+    name = account_db(new_id())
+    await store.create_db(name, ACCOUNT)
+    return name
+
+
+async def test_kazoo_names_reach_one_database_in_every_form(store, db):
+    couch = store.couch
+    account_id = "".join(db.split("/")[1:])
+    assert await couch.db_exists(db)
+    await couch.put(db, {"_id": "doc", "value": 1})
+    for form in (account_id, db, encoded(db), encoded(db).replace("%2F", "%2f")):
+        assert (await couch.get(to_db(form), "doc"))["value"] == 1
+    for path in (encoded(db), encoded(db).replace("%2F", "%2f")):
+        assert (await couch.request("GET", f"{path}/doc"))["value"] == 1
+    other = account_db(new_id())
+    assert not await couch.db_exists(other)
+    assert await couch.get_or_none(db, "missing") is None
+
+
+async def test_db_create_is_idempotent_and_delete_tolerates_missing(store):
+    name = modb(new_id(), 2017, 10)
+    assert await store.couch.db_create(name) is True
+    store.created_dbs.add(name)
+    assert await store.couch.db_create(name) is False
+    await store.couch.db_delete(name)
+    assert not await store.couch.db_exists(name)
+    await store.couch.db_delete(name)
+
+
+async def test_missing_database_and_missing_document_are_told_apart(store, db):
+    with pytest.raises(NotFound) as missing_doc:
+        await store.couch.get(db, "nothing")
+    assert not is_db_missing(missing_doc.value)
+    with pytest.raises(NotFound) as missing_db:
+        await store.couch.get(account_db(new_id()), "nothing")
+    assert is_db_missing(missing_db.value)
+
+
+async def test_stale_revision_is_a_conflict(store, db):
+    doc = await store.couch.put(db, {"_id": "doc", "n": 1})
+    stale = dict(doc)
+    await store.couch.put(db, {**doc, "n": 2})
+    with pytest.raises(Conflict):
+        await store.couch.put(db, {**stale, "n": 3})
+    assert (await store.couch.get(db, "doc"))["n"] == 2
+
+
+# --- design documents -------------------------------------------------------------------------------------
+
+def wanted(classification: str) -> dict[str, dict]:
+    return {doc["_id"]: doc for doc in design_docs(classification)}
+
+
+def without_rev(doc: dict) -> dict:
+    return {key: value for key, value in doc.items() if key != "_rev"}
+
+
+async def test_created_database_gets_its_design_documents(store, db):
+    assert {"_design/vmboxes", "_design/kazoo_vm"} <= set(wanted(ACCOUNT))
+    for design_id, doc in wanted(ACCOUNT).items():
+        assert without_rev(await store.couch.get(db, design_id)) == doc
+
+
+async def test_design_document_that_differs_is_updated(store, db):
+    couch = store.couch
+    stale = await couch.get(db, "_design/vmboxes")
+    stale["views"]["crossbar_listing"]["map"] = "function(doc) { emit(null, null); }"
+    await couch.put(db, stale)
+
+    await DesignDocs(couch).ensure(db, ACCOUNT)
+    assert without_rev(await couch.get(db, "_design/vmboxes")) == wanted(ACCOUNT)["_design/vmboxes"]
+
+
+async def test_design_documents_that_match_are_not_rewritten(store, db):
+    revs = {design_id: (await store.couch.get(db, design_id))["_rev"] for design_id in wanted(ACCOUNT)}
+    await DesignDocs(store.couch).ensure(db, ACCOUNT)
+    assert {design_id: (await store.couch.get(db, design_id))["_rev"] for design_id in revs} == revs
+
+
+async def test_ensure_asks_couchdb_once_per_database(store, db):
+    designs = DesignDocs(store.couch)
+    await designs.ensure(db, ACCOUNT)
+    before = store.couch.requests
+    await designs.ensure(db, ACCOUNT)
+    assert store.couch.requests == before
+    await designs.ensure(db, ACCOUNT, force=True)
+    assert store.couch.requests == before + len(wanted(ACCOUNT))
+
+
+async def test_view_reinstalls_a_missing_design_document(store, db):
+    couch = store.couch
+    design = await couch.get(db, "_design/vmboxes")
+    await couch.delete(db, "_design/vmboxes", design["_rev"])
+    await couch.put(db, {"_id": "box", "pvt_type": "vmbox", "name": "B", "mailbox": "3000"})
+    rows = await store.rows(db, ACCOUNT, "vmboxes", "listing_by_mailbox", key=3000)
+    assert [row["id"] for row in rows] == ["box"]
+    assert without_rev(await couch.get(db, "_design/vmboxes")) == wanted(ACCOUNT)["_design/vmboxes"]
+
+
+async def test_view_of_a_missing_database_is_empty(store):
+    assert await store.rows(modb(new_id(), 2001, 1), MODB, "mailbox_messages", "listing_by_mailbox") == []
+
+
+async def test_view_parameters_are_sent_as_json(store, db):
+    couch = store.couch
+    for n, mailbox in enumerate(["100", "200", "300"]):
+        await couch.put(db, {"_id": f"box{n}", "pvt_type": "vmbox", "name": f"B{n}", "mailbox": mailbox})
+    rows = await store.rows(db, ACCOUNT, "vmboxes", "listing_by_mailbox", startkey=150, endkey=300)
+    assert [row["key"] for row in rows] == [200, 300]
+    rows = await store.rows(db, ACCOUNT, "vmboxes", "listing_by_mailbox", keys=[300, 100, 999])
+    assert [row["id"] for row in rows] == ["box2", "box0"]
+    rows = await store.rows(db, ACCOUNT, "vmboxes", "crossbar_listing", descending=True, limit=2)
+    assert [row["id"] for row in rows] == ["box2", "box1"]
+
+
+async def test_saving_into_a_missing_modb_creates_it_with_its_views(store):
+    name = modb(new_id(), 2017, 10)
+    await store.put_creating_db(name, MODB, {"_id": "201710-msg", "pvt_type": "mailbox_message"})
+    assert name in store.created_dbs
+    for design_id, doc in wanted(MODB).items():
+        assert without_rev(await store.couch.get(name, design_id)) == doc
+    other = modb(new_id(), 2017, 11)
+    results = await store.bulk_creating_db(other, MODB, [{"_id": "a"}, {"_id": "b"}])
+    assert [result["id"] for result in results] == ["a", "b"] and other in store.created_dbs
+
+
+# --- bulk documents ---------------------------------------------------------------------------------------
+
+async def test_bulk_docs_and_all_docs(store, db):
+    couch = store.couch
+    results = await couch.bulk_docs(db, [{"_id": "a", "n": 1}, {"_id": "b", "n": 2}, {"_id": "c", "n": 3}])
+    assert [result["id"] for result in results] == ["a", "b", "c"] and all("rev" in r for r in results)
+    deleted = await couch.get(db, "c")
+    await couch.delete(db, "c", deleted["_rev"])
+
+    results = await couch.bulk_docs(db, [{"_id": "a", "n": 10}, {"_id": "d", "n": 4}])
+    assert results[0]["error"] == "conflict" and "rev" in results[1]
+
+    rows = await couch.all_docs(db, ["d", "a", "nothing", "c"])
+    assert [row["key"] for row in rows] == ["d", "a", "nothing", "c"]
+    assert rows[0]["doc"]["n"] == 4 and rows[1]["doc"]["n"] == 1
+    assert rows[2]["error"] == "not_found"
+    assert rows[3]["value"]["deleted"] is True
+    assert "doc" not in (await couch.all_docs(db, ["a"], include_docs=False))[0]
+
+
+async def test_empty_bulk_requests_do_not_reach_couchdb(store, db):
+    before = store.couch.requests
+    assert await store.couch.bulk_docs(db, []) == []
+    assert await store.couch.all_docs(db, []) == []
+    assert store.couch.requests == before
+
+
+# --- attachments ------------------------------------------------------------------------------------------
+
+async def read_attachment(couch, db: str, doc_id: str, name: str) -> tuple[bytes, str]:
+    chunks = []
+    async with couch.open_attachment(db, doc_id, name) as resp:
+        async for chunk in resp.content.iter_chunked(4096):
+            chunks.append(chunk)
+        return b"".join(chunks), resp.headers["Content-Type"]
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+async def test_attachment_round_trip(store, db, streamed):
+    couch = store.couch
+    audio = (DATA / "message.mp3").read_bytes()
+    doc = await couch.put(db, {"_id": "201710-msg", "pvt_type": "mailbox_message"})
+
+    async def chunks():
+        for start in range(0, len(audio), 8192):
+            yield audio[start:start + 8192]
+
+    data, length = (chunks(), None) if streamed else (audio, len(audio))
+    rev = await couch.put_attachment(db, doc["_id"], doc["_rev"], "uploaded file #1.mp3", "audio/mpeg", data, length)
+    assert rev != doc["_rev"]
+    stored = await couch.get(db, doc["_id"])
+    assert stored["_rev"] == rev
+    assert stored["_attachments"]["uploaded file #1.mp3"]["length"] == len(audio)
+    body, content_type = await read_attachment(couch, db, doc["_id"], "uploaded file #1.mp3")
+    assert body == audio and content_type.startswith("audio/mpeg")
+
+
+async def test_attachment_errors(store, db):
+    couch = store.couch
+    doc = await couch.put(db, {"_id": "msg"})
+    with pytest.raises(NotFound):
+        await read_attachment(couch, db, "msg", "nothing.mp3")
+    with pytest.raises(Conflict):
+        await couch.put_attachment(db, "msg", "1-00000000000000000000000000000000", "a.mp3", "audio/mpeg", b"x", 1)
+    assert "_attachments" not in await couch.get(db, doc["_id"])
+
+
+# --- request counting, credentials, unreachable server ----------------------------------------------------
+
+async def test_every_request_is_counted_once(store, db):
+    couch = store.couch
+    steps = [
+        lambda: couch.put(db, {"_id": "x"}),
+        lambda: couch.get(db, "x"),
+        lambda: couch.get_or_none(db, "missing"),
+        lambda: couch.bulk_docs(db, [{"_id": "y"}]),
+        lambda: couch.all_docs(db, ["x", "y"]),
+        lambda: couch.view(db, "vmboxes", "crossbar_listing"),
+        lambda: couch.db_exists(db),
+    ]
+    for step in steps:
+        before = couch.requests
+        await step()
+        assert couch.requests == before + 1
+
+
+@pytest.fixture
+async def recorder():
+    """A tiny HTTP server that answers every request with the Authorization header it got."""
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"authorization": request.headers.get("Authorization"), "path": request.raw_path})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield port
+    await runner.cleanup()
+
+
+async def test_url_credentials_are_sent_as_basic_auth_and_kept_out_of_urls(recorder):
+    client = CouchClient(f"http://admin:p%40ss@127.0.0.1:{recorder}")
+    try:
+        answer = await client.get(account_db(ID), "doc")
+    finally:
+        await client.close()
+    assert answer["authorization"] == "Basic YWRtaW46cEBzcw=="  # admin:p@ss
+    assert answer["path"] == f"/{encoded(account_db(ID))}/doc"
+    assert "p%40ss" not in client.base and "admin" not in client.base
+
+
+async def test_unreachable_server_is_unavailable():
+    client = CouchClient(f"http://127.0.0.1:{free_port()}", timeout=2.0)
+    try:
+        with pytest.raises(Unavailable):
+            await client.get("accounts", "x")
+    finally:
+        await client.close()
+    assert client.requests == 1
