@@ -182,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.box and not args.account:
                 raise CliError("--box needs --account")
             return asyncio.run(migrate(settings, args))
-    except Unavailable:
-        print(f"kazoo-vm: cannot reach CouchDB at {_safe_url(settings.couchdb_url)}", file=sys.stderr)
+    except Unavailable as error:
+        print(f"kazoo-vm: CouchDB at {_safe_url(settings.couchdb_url)}: {error}", file=sys.stderr)
         return 1
     except VoicemailError as error:
         detail = error.data.get("message") if isinstance(error.data, dict) else None

@@ -89,6 +89,8 @@ async def test_wrong_method_is_405(api, couch, method, path):
     before = await couch.get(account_db(api.account_id), box["id"])
     response = await api.request(method, path.replace("{B}", box["id"]), json={"data": {"name": "X", "mailbox": "1"}})
     assert_error(response, 405, "invalid_method", {"message": "method not allowed"})
+    allowed = response.headers["Allow"].split(", ")
+    assert allowed and method not in allowed
     assert await couch.get(account_db(api.account_id), box["id"]) == before
     assert len((await api.get("/vmboxes")).data) == 1
 

@@ -223,7 +223,8 @@ async def test_private_and_ignored_keys_from_clients_are_dropped(api, couch):
 # --- mailbox uniqueness -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("first, second", [("3000", "3000"), ("03000", "3000"), ("3000", "0003000"),
-                                           ("sales", "sales")])
+                                           ("sales", "sales"), ("0", "000"),
+                                           ("12345678901234567890", "012345678901234567890")])
 async def test_mailbox_taken_in_the_account_is_refused(api, first, second):
     await api.create_box(mailbox=first)
     response = await api.put("/vmboxes", json={"data": {"name": "Other", "mailbox": second}})
@@ -232,7 +233,8 @@ async def test_mailbox_taken_in_the_account_is_refused(api, first, second):
     assert len(await listing(api)) == 1
 
 
-@pytest.mark.parametrize("first, second", [("3000", "30000"), ("sales", "Sales"), ("sales", "sales ")])
+@pytest.mark.parametrize("first, second", [("3000", "30000"), ("sales", "Sales"), ("sales", "sales "),
+                                           ("3000", "3000abc"), ("12345678901234567890", "12345678901234567891")])
 async def test_different_mailboxes_do_not_collide(api, first, second):
     await api.create_box(mailbox=first)
     await api.create_box(mailbox=second)

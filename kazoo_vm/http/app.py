@@ -63,8 +63,9 @@ async def crossbar_errors(request: web.Request, handler) -> web.StreamResponse:
     except web.HTTPRequestEntityTooLarge:
         response = envelope.error(request, "request_entity_too_large", "request_entity_too_large",
                                   {"message": "the request body is too large"})
-    except web.HTTPMethodNotAllowed:
-        response = envelope.error(request, "invalid_method", "invalid_method", {"message": "method not allowed"})
+    except web.HTTPMethodNotAllowed as failure:
+        response = envelope.error(request, "invalid_method", "invalid_method", {"message": "method not allowed"},
+                                  headers={"Allow": ", ".join(sorted(failure.allowed_methods))})
     except web.HTTPNotFound:
         response = envelope.error(request, "not_found", "not_found", {"message": "not found"})
     except web.HTTPException as failure:

@@ -56,12 +56,13 @@ def client_fields(data: Mapping[str, Any]) -> JSON:
     return {key: value for key, value in data.items() if not is_private(key) and key not in IGNORED_KEYS}
 
 
-def js_parse_int(value: Any) -> int | None:
-    """JavaScript's parseInt(value, 10), as the listing_by_mailbox view computes it."""
-    if not isinstance(value, str):
-        return None
-    found = re.match(r"\s*([+-]?\d+)", value)
-    return int(found[1]) if found else None
+def mailbox_key(mailbox: str) -> str:
+    """Numeric mailboxes compare as numbers ("03000" is "3000"), others as exact strings; the same
+    normalisation as the `kazoo_vm/vmbox_by_mailbox` view (digit strings of any length stay exact)."""
+    digits = mailbox.strip()
+    if re.fullmatch(r"[0-9]+", digits):
+        return digits.lstrip("0") or "0"
+    return mailbox
 
 
 def alphanum(name: Any) -> str:
@@ -214,19 +215,14 @@ class Boxes:
         return valid
 
     async def _mailbox_taken(self, account: Account, mailbox: str, own_id: str | None) -> bool:
-        """Numeric mailboxes compare as numbers ("03000" is "3000"), others as exact strings."""
-        number = js_parse_int(mailbox)
-        if number is not None:
-            rows = await self.store.rows(account.db, ACCOUNT, "vmboxes", "listing_by_mailbox", key=number)
-        else:
-            rows = await self.store.rows(account.db, ACCOUNT, "kazoo_vm", "vmbox_by_mailbox_string", key=mailbox)
+        rows = await self.store.rows(account.db, ACCOUNT, "kazoo_vm", "vmbox_by_mailbox", key=mailbox_key(mailbox))
         return any(row["id"] != own_id for row in rows)
 
 
 def _upgrade_legacy_keys(fields: JSON) -> tuple[JSON, list[str]]:
-    if LEGACY_EMAIL_KEY not in fields:
+    old = fields.get(LEGACY_EMAIL_KEY)
+    if old is None:
         return fields, []
-    old = fields[LEGACY_EMAIL_KEY]
     fields["notify_email_addresses"] = old if isinstance(old, list) else [old]
     return fields, [f"214 Transformation applied: attribute {LEGACY_EMAIL_KEY} replaced"]
 
