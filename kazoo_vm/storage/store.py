@@ -2,11 +2,14 @@
 missing design documents, and databases created on demand with their design documents."""
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from .couch import JSON, CouchClient
 from .design_docs import DesignDocs
 from .errors import NotFound, is_db_missing
+
+T = TypeVar("T")
 
 
 class Store:
@@ -36,19 +39,16 @@ class Store:
 
     async def put_creating_db(self, db: str, classification: str, doc: JSON) -> JSON:
         """Save a document, creating its database (with design documents) when it does not exist yet."""
-        try:
-            return await self.couch.put(db, doc)
-        except NotFound as error:
-            if not is_db_missing(error):
-                raise
-        await self.create_db(db, classification)
-        return await self.couch.put(db, doc)
+        return await self._creating_db(db, classification, lambda: self.couch.put(db, doc))
 
     async def bulk_creating_db(self, db: str, classification: str, docs: list[JSON]) -> list[JSON]:
+        return await self._creating_db(db, classification, lambda: self.couch.bulk_docs(db, docs))
+
+    async def _creating_db(self, db: str, classification: str, write: Callable[[], Awaitable[T]]) -> T:
         try:
-            return await self.couch.bulk_docs(db, docs)
+            return await write()
         except NotFound as error:
             if not is_db_missing(error):
                 raise
         await self.create_db(db, classification)
-        return await self.couch.bulk_docs(db, docs)
+        return await write()

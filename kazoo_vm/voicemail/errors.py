@@ -29,20 +29,23 @@ class BadIdentifier(VoicemailError):
         super().__init__({"cause": cause or identifier, "message": "bad identifier"})
 
 
-class NotFoundError(VoicemailError):
+class Explained(VoicemailError):
+    """An error whose data is just a sentence saying what is wrong."""
+    explanation = ""
+
+    def __init__(self, what: str | None = None):
+        super().__init__({"message": what or self.explanation})
+
+
+class NotFoundError(Explained):
     code = "not_found"
     message = "not_found"
-
-    def __init__(self, what: str = "not found"):
-        super().__init__({"message": what})
+    explanation = "not found"
 
 
-class FaultyRequest(VoicemailError):
+class FaultyRequest(Explained):
     code = "faulty_request"
     message = "faulty_request"
-
-    def __init__(self, what: str):
-        super().__init__({"message": what})
 
 
 class AlreadyExists(VoicemailError):
@@ -50,20 +53,16 @@ class AlreadyExists(VoicemailError):
     message = "conflicting documents"
 
 
-class Forbidden(VoicemailError):
+class Forbidden(Explained):
     code = "forbidden"
     message = "forbidden"
-
-    def __init__(self, what: str = "access to this account is not allowed"):
-        super().__init__({"message": what})
+    explanation = "access to this account is not allowed"
 
 
-class InvalidCredentials(VoicemailError):
+class InvalidCredentials(Explained):
     code = "invalid_credentials"
     message = "invalid credentials"
-
-    def __init__(self, what: str = "invalid credentials"):
-        super().__init__({"message": what})
+    explanation = "invalid credentials"
 
 
 def field_error(field: str, rule: str, message: str, **extra: Any) -> Invalid:
