@@ -24,9 +24,9 @@ def parse(header: str | None, length: int) -> tuple[int, int] | None:
             raise Unsatisfiable()
         return max(0, length - suffix), length - 1
     start = int(first)
-    end = int(last) if last else length - 1
-    if end < start:
+    if last and int(last) < start:
         return None
     if start >= length:
         raise Unsatisfiable()
+    end = int(last) if last else length - 1
     return start, min(end, length - 1)

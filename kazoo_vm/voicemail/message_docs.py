@@ -6,7 +6,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..storage import JSON
-from ..storage.dbnames import encoded, gregorian_now, gregorian_to_datetime, modb, year_month
+from ..storage.dbnames import (GREGORIAN_UNIX_OFFSET, encoded, gregorian_now, gregorian_to_datetime, modb,
+                                month_start, year_month)
 from .accounts import Account
 from .boxes import Actor, alphanum
 from .folders import NEW
@@ -14,6 +15,9 @@ from .ids import modb_id, new_id
 
 ANONYMOUS = "anonymous"
 TYPE = "mailbox_message"
+# The times a message id can name: its `YYYYMM-` prefix holds the years 1970 to 9999.
+EARLIEST = GREGORIAN_UNIX_OFFSET
+LATEST = month_start(9999, 12) + 31 * 86400 - 1
 
 
 def local_time(gregorian: int, timezone: str | None) -> tuple[datetime, bool]:

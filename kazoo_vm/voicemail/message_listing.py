@@ -6,12 +6,13 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..storage import JSON
-from ..storage.dbnames import GREGORIAN_UNIX_OFFSET, gregorian_now, modb, month_start, months_between, year_month
+from ..storage.dbnames import gregorian_now, modb, month_start, months_between, year_month
 from ..storage.design_docs import MODB
 from ..storage.store import Store
-from . import filters, paging, retention
+from . import filters, message_docs, paging, retention
 from .accounts import Account
 from .errors import Invalid
 from .folders import DELETED, NEW, SAVED
@@ -28,6 +29,8 @@ class Window:
     descending: bool = True
 
     def months(self) -> list[tuple[int, int]]:
+        if self.end < self.start:
+            return []
         months = months_between(year_month(self.start), year_month(self.end))
         return months[::-1] if self.descending else months
 
@@ -53,7 +56,8 @@ def window(query: Mapping[str, str], retention_seconds: int, now: int | None = N
         raise Invalid({"created_from": {"date_range": {
             "message": f"created_to {end} is more than {max_range} seconds from created_from {start}",
             "cause": end}}})
-    start = max(start, GREGORIAN_UNIX_OFFSET)
+    # only the months that message ids can name (1970-9999) are looked at
+    start, end = max(start, message_docs.EARLIEST), min(end, message_docs.LATEST)
     return Window(start, end, descending=_descending(query))
 
 
@@ -61,6 +65,24 @@ def _descending(query: Mapping[str, str]) -> bool:
     """crossbar_view:direction/2: ascending only when asked for and `descending` is not true."""
     ascending = query.get("ascending")
     return not (ascending is not None and ascending != "false" and query.get("descending") != "true")
+
+
+def _past_window(key: Any, low: list, span: Window) -> bool:
+    """Whether a start key lies beyond the window in the listing's direction (nothing more to list).
+    A key not shaped like this listing's keys ([box, ts], or [ts, box] account-wide) is refused, as
+    CouchDB would refuse the key range it makes."""
+    by_box = len(low) == 2
+    if not isinstance(key, list) or len(key) != 2:
+        raise _bad_start_key()
+    timestamp, other = (key[1], key[0]) if by_box else (key[0], key[1])
+    if (other != low[0] if by_box else not isinstance(other, str)) or \
+            not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool):
+        raise _bad_start_key()
+    return timestamp < span.start if span.descending else timestamp > span.end
+
+
+def _bad_start_key() -> Invalid:
+    return Invalid({"start_key": {"invalid": {"message": "start_key is not one this listing gave out"}}})
 
 
 class MessageListing:
@@ -88,6 +110,8 @@ class MessageListing:
         paginate = query.get("paginate", "true") != "false"
         page_size = paging.page_size_of(query.get("page_size"), self.page_size, strict=True) if paginate else None
         start = paging.Cursor.decode(query["start_key"]) if paginate and query.get("start_key") else None
+        if start is not None and _past_window(start.key, low, span):
+            return paging.Page([], start, None)
         segments = self._segments(account, view, span, low, high, needs_docs)
         if accept is None:
             check = None

@@ -15,7 +15,7 @@ from . import folders, linked_audio, message_docs, retention
 from .accounts import Account
 from .audio import AudioFile, attachment_name, identify
 from .boxes import Actor
-from .errors import BadIdentifier
+from .errors import BadIdentifier, field_error
 from .ids import is_legacy_message_id, message_month
 from .legacy_migration import LegacyMigration
 from .validation import validate
@@ -104,6 +104,7 @@ class Messages:
         """Store a new message (and its audio); the answer is its metadata."""
         box = await self.legacy.box_for_messages(account, box_id)
         fields = validate(SCHEMA, fields)
+        _check_timestamp(fields)
         if audio is not None:
             duration = (await identify(audio)).duration_ms
             if "length" not in fields and duration is not None:
@@ -188,6 +189,19 @@ def audio_of(doc: JSON, box: JSON, account: Account, db: str, holder: JSON) -> A
     name, stub = next(iter(holder["_attachments"].items()))
     return Audio(db, holder["_id"], name, stub.get("content_type") or "application/octet-stream",
                  int(stub.get("length") or 0), download_name(doc, box, account, name))
+
+
+def _check_timestamp(fields: JSON) -> None:
+    """A message's month must be one its id can name, or it could never be found again."""
+    timestamp = fields.get("timestamp")
+    if timestamp is None:
+        return
+    if timestamp < message_docs.EARLIEST:
+        raise field_error("timestamp", "minimum", f"Value must be at least {message_docs.EARLIEST}",
+                          target=message_docs.EARLIEST, value=timestamp)
+    if timestamp > message_docs.LATEST:
+        raise field_error("timestamp", "maximum", f"Value must be at most {message_docs.LATEST}",
+                          target=message_docs.LATEST, value=timestamp)
 
 
 def download_name(doc: JSON, box: JSON, account: Account, attachment: str) -> str:

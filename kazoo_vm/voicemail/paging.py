@@ -3,6 +3,8 @@ start keys that resume exactly where a page ended.
 
 A cursor is (segment, key, n): the next row is the (n+1)-th row whose key is `key` in that segment.
 PouchDB Server ignores `startkey_docid`, so rows sharing a key are skipped by count instead.
+A page's next cursor points just after its last row, not at the row that follows it, so that rows
+written between two requests right after the page's end are not skipped.
 """
 from __future__ import annotations
 
@@ -35,6 +37,10 @@ class Cursor:
     segment: str
     key: Any
     skip: int = 0
+
+    def after(self) -> "Cursor":
+        """The position just past the row this cursor points at."""
+        return Cursor(self.segment, self.key, self.skip + 1)
 
     def encode(self) -> str:
         raw = json.dumps([self.segment, self.key, self.skip], separators=(",", ":")).encode()
@@ -85,6 +91,7 @@ async def collect(store: Store, segments: list[Segment], accept: Callable[[JSON]
     rows: list[JSON] = []
     want = None if page_size is None else page_size + 1
     started = start is None
+    last: Cursor | None = None
     for segment in segments:
         if not started:
             if segment.name != start.segment:
@@ -97,7 +104,8 @@ async def collect(store: Store, segments: list[Segment], accept: Callable[[JSON]
             if accept is None or accept(row):
                 rows.append(row)
                 if want is not None and len(rows) == want:
-                    return Page(rows[:page_size], start, cursor)
+                    return Page(rows[:page_size], start, last and last.after())
+                last = cursor
     return Page(rows, start, None)
 
 

@@ -1,0 +1,232 @@
+"""Message audio: upload (multipart/mixed, multipart/form-data, raw body), the duration read from the
+file, byte-identical downloads with Kazoo's headers, HTTP Range, and the upload errors (§6.9, §6.15-§6.16)."""
+from __future__ import annotations
+
+import pytest
+
+from message_helpers import (AUDIO, DURATION_TOLERANCE_MS, NO_AUDIO, assert_bad_identifier, assert_error,
+                             audio_bytes, create_message, gregorian, modb_of, multipart, previous_month,
+                             stored, upload_message)
+
+
+def raw_path(box: dict, message_id: str) -> str:
+    return f"/vmboxes/{box['id']}/messages/{message_id}/raw"
+
+
+async def put_raw(api, box: dict, message_id: str, kind: str, content_type: str | None = None):
+    return await api.put(raw_path(box, message_id), data=audio_bytes(kind),
+                         headers={"Content-Type": content_type or AUDIO[kind][1]})
+
+
+async def assert_one_attachment(couch, api, message_id: str, kind: str, content_type: str | None = None) -> dict:
+    """The stored message has exactly one attachment: this file, of this type."""
+    doc = await stored(couch, api, message_id)
+    [(name, stub)] = doc["_attachments"].items()
+    assert stub["content_type"] == (content_type or AUDIO[kind][1])
+    assert stub["length"] == len(audio_bytes(kind))
+    return doc
+
+
+@pytest.mark.parametrize("as_", ["mixed", "form-data"])
+@pytest.mark.parametrize("kind", ["wav", "mp3", "m4a"])
+async def test_upload_with_metadata_stores_the_audio_and_its_real_length(api, couch, kind, as_):
+    box = await api.create_box()
+    response = await upload_message(api, box["id"], kind, {"caller_id_number": "6001"}, as_=as_)
+    assert response.status == 201, response.json
+    metadata = response.data
+    assert metadata["caller_id_number"] == "6001" and metadata["folder"] == "new"
+    assert abs(metadata["length"] - AUDIO[kind][2]) <= DURATION_TOLERANCE_MS
+
+    doc = await assert_one_attachment(couch, api, metadata["media_id"], kind)
+    assert doc["metadata"] == metadata
+    download = await api.get(raw_path(box, metadata["media_id"]))
+    assert download.status == 200
+    assert download.body == audio_bytes(kind)
+    assert download.headers["Content-Type"] == AUDIO[kind][1]
+    assert int(download.headers["Content-Length"]) == len(audio_bytes(kind))
+    assert download.headers["Accept-Ranges"] == "bytes"
+
+
+async def test_a_given_length_is_kept(api):
+    box = await api.create_box()
+    response = await upload_message(api, box["id"], "wav", {"length": 1234})
+    assert response.status == 201 and response.data["length"] == 1234
+
+
+async def test_create_with_a_raw_audio_body(api, couch):
+    box = await api.create_box()
+    response = await api.put(f"/vmboxes/{box['id']}/messages", data=audio_bytes("mp3"),
+                             headers={"Content-Type": "audio/mpeg"})
+    assert response.status == 201, response.json
+    assert abs(response.data["length"] - AUDIO["mp3"][2]) <= DURATION_TOLERANCE_MS
+    await assert_one_attachment(couch, api, response.data["media_id"], "mp3")
+
+
+async def test_download_is_named_after_the_caller_and_the_time_in_the_box_timezone(api):
+    box = await api.create_box(timezone="Asia/Kolkata")
+    year, month = previous_month()
+    timestamp = gregorian(year, month, 2, 20, 35, 5)  # 02:05:05 on the 3rd in Kolkata (UTC+5:30)
+    for kind, caller, extension in [("wav", "6001", "wav"), ("mp3", None, "mp3")]:
+        fields = {"timestamp": timestamp, **({"caller_id_number": caller} if caller else {})}
+        created = (await upload_message(api, box["id"], kind, fields)).data
+        download = await api.get(raw_path(box, created["media_id"]))
+        assert download.headers["Content-Disposition"] == \
+            f"attachment; filename={caller or 'anonymous'}_{year:04d}-{month:02d}-03_02:05:05.{extension}"
+
+
+@pytest.mark.parametrize("kind, content_type, stored_type", [
+    ("mp3", "audio/mpeg", "audio/mpeg"),
+    ("wav", "audio/wav", "audio/wav"),
+    ("m4a", "audio/mp4", "audio/mp4"),
+    ("mp3", "application/octet-stream", "audio/mpeg"),
+    ("wav", "application/octet-stream", "audio/wav"),
+])
+async def test_put_raw_replaces_the_audio_and_the_length(api, couch, kind, content_type, stored_type):
+    box = await api.create_box()
+    created = (await upload_message(api, box["id"], "short")).data
+    assert abs(created["length"] - AUDIO["short"][2]) <= DURATION_TOLERANCE_MS
+
+    response = await put_raw(api, box, created["media_id"], kind, content_type)
+    assert response.status == 201, response.json
+    assert abs(response.data["length"] - AUDIO[kind][2]) <= DURATION_TOLERANCE_MS
+    assert response.data == {**created, "length": response.data["length"]}
+    await assert_one_attachment(couch, api, created["media_id"], kind, stored_type)
+    download = await api.get(raw_path(box, created["media_id"]))
+    assert download.body == audio_bytes(kind)
+    assert download.headers["Content-Type"] == stored_type
+
+
+@pytest.mark.parametrize("as_", ["mixed", "form-data"])
+async def test_put_raw_takes_the_audio_from_a_multipart_part(api, couch, as_):
+    box = await api.create_box()
+    created = await create_message(api, box["id"])
+    body = multipart(as_, None, [(audio_bytes("mp3"), "audio/mpeg")])
+    response = await api.put(raw_path(box, created["media_id"]), data=body)
+    assert response.status == 201, response.json
+    await assert_one_attachment(couch, api, created["media_id"], "mp3")
+    assert (await api.get(raw_path(box, created["media_id"]))).body == audio_bytes("mp3")
+
+
+async def test_put_raw_twice_keeps_exactly_one_attachment(api, couch):
+    box = await api.create_box()
+    created = await create_message(api, box["id"])
+    for kind in ("wav", "mp3", "short"):
+        assert (await put_raw(api, box, created["media_id"], kind)).status == 201
+    await assert_one_attachment(couch, api, created["media_id"], "short")
+    assert (await api.get(raw_path(box, created["media_id"]))).body == audio_bytes("short")
+
+
+@pytest.mark.parametrize("header, first, last", [
+    ("bytes=0-99", 0, 99),
+    ("bytes=1000-1999", 1000, 1999),
+    ("bytes=-500", None, None),
+    ("bytes=46000-", 46000, None),
+    ("bytes=46000-99999999", 46000, None),
+    ("bytes=0-0", 0, 0),
+])
+async def test_range_requests_answer_206_with_the_bytes_asked_for(api, header, first, last):
+    box = await api.create_box()
+    created = (await upload_message(api, box["id"], "short")).data
+    audio = audio_bytes("short")
+    size = len(audio)
+    if first is None:
+        first = size - 500
+    if last is None:
+        last = size - 1
+    response = await api.get(raw_path(box, created["media_id"]), headers={"Range": header})
+    assert response.status == 206
+    assert response.body == audio[first:last + 1]
+    assert response.headers["Content-Range"] == f"bytes {first}-{last}/{size}"
+    assert int(response.headers["Content-Length"]) == last - first + 1
+    assert response.headers["Accept-Ranges"] == "bytes"
+    assert response.headers["Content-Type"] == "audio/wav"
+
+
+@pytest.mark.parametrize("header", ["bytes=46456-", "bytes=999999-1000000", "bytes=-0"])
+async def test_an_unsatisfiable_range_is_416(api, header):
+    box = await api.create_box()
+    created = (await upload_message(api, box["id"], "short")).data
+    response = await api.get(raw_path(box, created["media_id"]), headers={"Range": header})
+    assert response.status == 416
+    assert response.headers["Content-Range"] == f"bytes */{len(audio_bytes('short'))}"
+
+
+@pytest.mark.parametrize("header", ["bytes=5-2", "bytes=99999-2", "items=0-10", "bytes=0-1,5-6"])
+async def test_a_range_that_cannot_be_honoured_gets_the_whole_file(api, header):
+    box = await api.create_box()
+    created = (await upload_message(api, box["id"], "short")).data
+    response = await api.get(raw_path(box, created["media_id"]), headers={"Range": header})
+    assert response.status == 200 and response.body == audio_bytes("short")
+
+
+async def test_download_with_the_token_in_the_query_string(api):
+    box = await api.create_box()
+    created = (await upload_message(api, box["id"], "mp3")).data
+    path = raw_path(box, created["media_id"])
+    response = await api.get(f"{path}?auth_token={api.token}&folder=saved", token=None)
+    assert response.status == 200 and response.body == audio_bytes("mp3")
+    assert_error(await api.get(path, token=None), 401, "invalid credentials")
+    assert_error(await api.get(f"{path}?auth_token=forged", token=None), 401, "invalid credentials")
+
+
+async def test_download_of_a_message_without_folder_gives_it_new(api, couch):
+    box = await api.create_box()
+    created = (await upload_message(api, box["id"], "short")).data
+    doc = await stored(couch, api, created["media_id"])
+    del doc["metadata"]["folder"]
+    await couch.put(modb_of(api, created["media_id"]), doc)
+    assert (await api.get(raw_path(box, created["media_id"]))).status == 200
+    assert (await stored(couch, api, created["media_id"]))["metadata"]["folder"] == "new"
+
+
+async def test_a_message_without_audio_has_no_raw(api):
+    box = await api.create_box()
+    created = await create_message(api, box["id"])
+    assert_bad_identifier(await api.get(raw_path(box, created["media_id"])), NO_AUDIO)
+
+
+@pytest.mark.parametrize("as_", ["mixed", "form-data"])
+async def test_two_audio_parts_are_refused_and_nothing_is_stored(api, as_):
+    box = await api.create_box()
+    body = multipart(as_, {}, [(audio_bytes("short"), "audio/wav"), (audio_bytes("mp3"), "audio/mpeg")])
+    response = await api.put(f"/vmboxes/{box['id']}/messages", data=body)
+    assert assert_error(response, 400, "validation error") == {
+        "file": {"maxItems": {"message": "Please provide a single media file"}}}
+    assert (await api.get(f"/vmboxes/{box['id']}/messages")).data == []
+
+
+async def test_two_audio_parts_on_put_raw_leave_the_audio_alone(api, couch):
+    box = await api.create_box()
+    created = (await upload_message(api, box["id"], "short")).data
+    body = multipart("mixed", None, [(audio_bytes("wav"), "audio/wav"), (audio_bytes("mp3"), "audio/mpeg")])
+    response = await api.put(raw_path(box, created["media_id"]), data=body)
+    assert "maxItems" in assert_error(response, 400, "validation error")["file"]
+    await assert_one_attachment(couch, api, created["media_id"], "short")
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"json": {"data": {}}},
+    {"data": b"", "headers": {"Content-Type": "audio/wav"}},
+    {"data": multipart("mixed", {"folder": "new"}, [])},
+])
+async def test_put_raw_without_a_file_is_400(api, kwargs):
+    box = await api.create_box()
+    created = await create_message(api, box["id"])
+    response = await api.put(raw_path(box, created["media_id"]), **kwargs)
+    assert assert_error(response, 400, "validation error") == {
+        "file": {"required": {"message": "Please provide a media file"}}}
+
+
+@pytest.mark.parametrize("route", ["messages", "messages/{message}/raw"])
+@pytest.mark.parametrize("content_type", ["text/plain", "image/png", "video/mp4"])
+async def test_content_that_is_not_audio_is_415(api, couch, route, content_type):
+    box = await api.create_box()
+    created = (await upload_message(api, box["id"], "short")).data
+    path = f"/vmboxes/{box['id']}/" + route.format(message=created["media_id"])
+    response = await api.put(path, data=b"not audio at all", headers={"Content-Type": content_type})
+    assert_error(response, 415, "unsupported_media_type")
+    response = await api.put(path, data=multipart("mixed", {}, [(b"not audio at all", content_type)]))
+    assert_error(response, 415, "unsupported_media_type")
+    listing = await api.get(f"/vmboxes/{box['id']}/messages")
+    assert [item["media_id"] for item in listing.data] == [created["media_id"]]
+    await assert_one_attachment(couch, api, created["media_id"], "short")
