@@ -11,12 +11,12 @@ from ..storage import JSON
 from . import folders, linked_audio, message_bulk
 from .accounts import Account
 from .boxes import Boxes
-from .errors import BadIdentifier, Invalid, NotFoundError, field_error
+from .errors import AlreadyExists, BadIdentifier, Invalid, NotFoundError, field_error
 from .legacy_migration import LegacyMigration
 from .message_listing import MessageListing
 from .message_moves import Mover
 from .messages import Audio, Messages, audio_of
-from .retention import prior_error
+from .retention import is_prior, message_time, prior_error
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,16 @@ class Request:
 
     def folder(self, default: str | None = folders.SAVED) -> str | None:
         return folders.requested(self.data, self.query, self.body, default)
+
+    def folder_filter(self) -> str | None:
+        """The folder whose messages a bulk delete removes; None (all) only when no folder is given:
+        Kazoo reads an unknown folder as "all", which would delete what was not asked for."""
+        given = next((source["folder"] for source in (self.data, self.query, self.body)
+                      if source.get("folder") is not None), None)
+        if given is not None and given not in folders.FOLDERS:
+            raise field_error("folder", "enum", "Value not found in enumerated list of values",
+                              target=list(folders.FOLDERS), value=given)
+        return given
 
 
 def message_ids(data: Mapping[str, Any], limit: int, *, required: bool = True) -> list[str] | None:
@@ -84,12 +94,14 @@ class MessageActions:
         targets = target_ids(request.data)
         if targets is None:
             return await self.messages.change_folder(account, box_id, message_id, request.folder())
-        await self.messages.load(account, box_id, message_id)
-        result = await self._move_or_copy(account, box_id, [message_id], targets)
+        _, doc = await self.messages.load(account, box_id, message_id)  # a legacy id finds its message's id
+        if is_prior(message_time(doc), self.messages.cutoff()):  # checked first for a copy too, as Kazoo does
+            raise prior_error(message_id, self.messages.cutoff())
+        result = await self._move_or_copy(account, box_id, [doc["_id"]], targets)
         if isinstance(targets, list):
             return result.as_data()
         if not result.succeeded:
-            raise self._single_failure(message_id, result.failed.get(message_id, "not_found"))
+            raise self._single_failure(message_id, result.failed.get(doc["_id"], message_bulk.NOT_FOUND))
         return await self.messages.fetch(account, targets, result.succeeded[0])
 
     def _single_failure(self, message_id: str, reason: str) -> Exception:
@@ -97,14 +109,16 @@ class MessageActions:
             return prior_error(message_id, self.messages.cutoff())
         if reason == message_bulk.NOT_FOUND:
             return BadIdentifier(message_id)
+        if reason == message_bulk.CONFLICT:
+            return AlreadyExists({"cause": message_id, "message": "the message is being moved to another box"})
         return Invalid({message_id: {reason: {"message": f"the message could not be moved: {reason}"}}})
 
     async def delete_many(self, account: Account, box_id: str, request: Request) -> JSON:
         """DELETE /vmboxes/{box}/messages: the listed ids, else a folder's messages, else all the box's."""
         ids = message_ids(request.data, self.max_ids, required=False)
+        folder = request.folder_filter() if ids is None else None
         ids = await self._current_ids(account, box_id, ids)
         if ids is None:
-            folder = request.folder(default=None)
             rows = await self.listing.box_rows(account, box_id)
             ids = [row["id"] for row in rows if folder is None or row["value"].get("folder") == folder]
         return (await self._change_folder(account, box_id, ids, folders.DELETED, soft_delete=True)).as_data()
@@ -153,7 +167,7 @@ class MessageActions:
         for db, db_ids in grouped.items():
             for row in await message_bulk.fetch(self.store, db, db_ids):
                 doc = row.get("doc")
-                if doc is None or message_bulk.refusal(doc, account, box_id, 0):
+                if doc is None or not message_bulk.belongs(doc, account, box_id):
                     raise NotFoundError(f"message {row['key']} not found")
                 docs.append((db, doc))
         holders = await linked_audio.holders(self.store, account, docs)

@@ -14,6 +14,7 @@ from .ids import message_month
 ROUNDS = 3
 NOT_FOUND = "not_found"
 PRIOR = "prior_to_retention_duration"
+CONFLICT = "conflict"
 
 # Changes a fetched document in place; returns None when it is to be saved, else why it is not.
 Change = Callable[[JSON], str | None]
@@ -46,10 +47,15 @@ def by_database(account: Account, ids: Iterable[str]) -> tuple[dict[str, list[st
     return grouped, failed
 
 
+def belongs(doc: JSON, account: Account, box_id: str) -> bool:
+    """The document is a message of this box of this account (soft-deleted or not, as a fetch sees it)."""
+    return (doc.get("pvt_type") == message_docs.TYPE and doc.get("pvt_account_id", account.id) == account.id
+            and doc.get("source_id") == box_id)
+
+
 def refusal(doc: JSON, account: Account, box_id: str, cutoff: int) -> str | None:
     """Why a stored document cannot be changed as a message of this box, or None when it can."""
-    if (doc.get("pvt_type") != message_docs.TYPE or doc.get("pvt_deleted")
-            or doc.get("pvt_account_id", account.id) != account.id or doc.get("source_id") != box_id):
+    if not belongs(doc, account, box_id) or doc.get("pvt_deleted"):
         return NOT_FOUND
     if retention.is_prior(retention.message_time(doc), cutoff):
         return PRIOR

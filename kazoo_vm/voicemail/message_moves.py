@@ -85,12 +85,13 @@ class Mover:
         result = message_bulk.BulkResult()
         now = gregorian_now()
         sources = await self._sources(account, box_id, ids, cutoff, result)
+        sources = await self._settle_abandoned(account, sources, target["_id"], now, result)
         marked = await self._mark(sources, target["_id"], now, result)
         holders = await linked_audio.holders(self.store, account, marked)
         transfers = [self._transfer(account, db, source, target, source[MARK]["id"], now, holders)
                      for db, source in marked]
         written = await self.write(transfers, result, existing_ok=True)
-        await self._delete_sources(written)
+        await self._delete_sources([(transfer.source_db, transfer.source) for transfer in written])
         result.succeeded += [transfer.target["_id"] for transfer in written]
         return result
 
@@ -125,8 +126,8 @@ class Mover:
             mark = source.get(MARK)
             if isinstance(mark, dict) and mark.get("box") == target_box_id and mark.get("id"):
                 ready.append((db, source))
-            elif isinstance(mark, dict) and now - int(mark.get("at") or 0) < STALE_MARK_SECONDS:
-                result.failed[source["_id"]] = "conflict"
+            elif isinstance(mark, dict) and not _stale(mark, now):
+                result.failed[source["_id"]] = message_bulk.CONFLICT
             else:
                 source[MARK] = {"id": new_message_id(now), "box": target_box_id, "at": now}
                 to_mark.setdefault(db, []).append(source)
@@ -139,11 +140,29 @@ class Mover:
                     ready.append((db, doc))
         return ready
 
-    async def _delete_sources(self, transfers: list[Transfer]) -> None:
-        """Remove the originals of written copies; a changed revision is read again and deleted."""
+    async def _settle_abandoned(self, account: Account, sources: list[tuple[str, JSON]], target_box_id: str,
+                                now: int, result: message_bulk.BulkResult) -> list[tuple[str, JSON]]:
+        """A stale mark to another box is a move that stopped. If it had stored its copy, the message is
+        where that move took it: that move is finished (the original removed) and this one is a conflict,
+        so the message never exists twice. Returns the other sources."""
+        abandoned = {source[MARK]["id"]: (db, source) for db, source in sources
+                     if _marked_elsewhere(source, target_box_id) and _stale(source[MARK], now)}
+        grouped, _ = message_bulk.by_database(account, abandoned)
+        finished: list[tuple[str, JSON]] = []
+        for db, copy_ids in grouped.items():
+            for row in await message_bulk.fetch(self.store, db, copy_ids):
+                if _holds_copy(row, abandoned[row["key"]][1]):
+                    finished.append(abandoned[row["key"]])
+        await self._delete_sources(finished)
+        for _, source in finished:
+            result.failed[source["_id"]] = message_bulk.CONFLICT
+        return [(db, source) for db, source in sources if source["_id"] not in result.failed]
+
+    async def _delete_sources(self, sources: list[tuple[str, JSON]]) -> None:
+        """Remove the originals of stored copies; a changed revision is read again and deleted."""
         by_db: dict[str, list[str]] = {}
-        for transfer in transfers:
-            by_db.setdefault(transfer.source_db, []).append(transfer.source["_id"])
+        for db, source in sources:
+            by_db.setdefault(db, []).append(source["_id"])
         for db, ids in by_db.items():
             await message_bulk.update(self.store, db, ids, _delete)
 
@@ -212,7 +231,29 @@ class Mover:
         return None
 
 
+def _marked_elsewhere(source: JSON, target_box_id: str) -> bool:
+    mark = source.get(MARK)
+    return isinstance(mark, dict) and mark.get("box") != target_box_id and isinstance(mark.get("id"), str)
+
+
+def _stale(mark: JSON, now: int) -> bool:
+    return now - int(mark.get("at") or 0) >= STALE_MARK_SECONDS
+
+
+def _holds_copy(row: JSON, source: JSON) -> bool:
+    """An `_all_docs` row of a copy that was stored with its audio (when the original has any), or
+    stored and moved on since."""
+    if (row.get("value") or {}).get("deleted"):
+        return True
+    copy = row.get("doc")
+    has_audio = bool(source.get("_attachments") or source.get("pvt_attachments"))
+    return copy is not None and (bool(copy.get("_attachments")) or not has_audio)
+
+
 def _delete(doc: JSON) -> str | None:
+    """A hard delete as Kazoo's: the tombstone keeps nothing of the message, its audio included."""
+    for key in [key for key in doc if key not in ("_id", "_rev")]:
+        del doc[key]
     doc["_deleted"] = True
     return None
 
