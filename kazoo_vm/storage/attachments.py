@@ -27,6 +27,8 @@ async def read_range(couch: CouchClient, db: str, doc_id: str, name: str, start:
                      chunk: int = CHUNK) -> AsyncIterator[bytes]:
     """Bytes start..end (inclusive) of an attachment. CouchDB 3 answers the Range itself; a server that
     ignores Range (PouchDB Server) sends everything, and the bytes before `start` are skipped here."""
+    if end < start:
+        return
     headers = {"Range": f"bytes={start}-{end}"}
     async with couch.open_attachment(db, doc_id, name, headers=headers) as resp:
         position = start if resp.status == 206 else 0

@@ -84,20 +84,23 @@ class MessageActions:
         """POST /vmboxes/{box}/messages: folder change, move (source_id a box) or copy (a list)."""
         ids = message_ids(request.data, self.max_ids)
         targets = target_ids(request.data)
+        await self.boxes.load(account, box_id)
+        boxes = await self._target_boxes(account, targets)
         ids = await self._current_ids(account, box_id, ids)
         if targets is None:
             return (await self._change_folder(account, box_id, ids, request.folder(), soft_delete=False)).as_data()
-        return (await self._move_or_copy(account, box_id, ids, targets)).as_data()
+        return (await self._move_or_copy(account, box_id, ids, targets, boxes)).as_data()
 
     async def update_one(self, account: Account, box_id: str, message_id: str, request: Request) -> JSON:
         """POST /vmboxes/{box}/messages/{id}: folder change, or the move (new metadata) or copy of one."""
         targets = target_ids(request.data)
         if targets is None:
             return await self.messages.change_folder(account, box_id, message_id, request.folder())
+        boxes = await self._target_boxes(account, targets)
         _, doc = await self.messages.load(account, box_id, message_id)  # a legacy id finds its message's id
         if is_prior(message_time(doc), self.messages.cutoff()):  # checked first for a copy too, as Kazoo does
             raise prior_error(message_id, self.messages.cutoff())
-        result = await self._move_or_copy(account, box_id, [doc["_id"]], targets)
+        result = await self._move_or_copy(account, box_id, [doc["_id"]], targets, boxes)
         if isinstance(targets, list):
             return result.as_data()
         if not result.succeeded:
@@ -145,10 +148,15 @@ class MessageActions:
         result.failed.update(failed)
         return result
 
-    async def _move_or_copy(self, account: Account, box_id: str, ids: list[str],
-                            targets: str | list[str]) -> message_bulk.BulkResult:
-        boxes = [await self.boxes.load(account, target) for target in
-                 ([targets] if isinstance(targets, str) else list(dict.fromkeys(targets)))]
+    async def _target_boxes(self, account: Account, targets: str | list[str] | None) -> list[JSON]:
+        """Every target box, loaded before anything changes (404 for the first one missing)."""
+        if targets is None:
+            return []
+        return [await self.boxes.load(account, target) for target in
+                ([targets] if isinstance(targets, str) else list(dict.fromkeys(targets)))]
+
+    async def _move_or_copy(self, account: Account, box_id: str, ids: list[str], targets: str | list[str],
+                            boxes: list[JSON]) -> message_bulk.BulkResult:
         cutoff = self.messages.cutoff()
         if isinstance(targets, str):
             return await self.mover.move(account, box_id, ids, boxes[0], cutoff)

@@ -219,7 +219,7 @@ class Mover:
                 continue
             length = int(stub.get("length") or 0)
             chunks = attachments.read_range(self.store.couch, transfer.audio_db, transfer.audio["_id"], name, 0,
-                                            max(length - 1, 0))
+                                            length - 1)
             try:
                 rev = await self.store.couch.put_attachment(transfer.target_db, target_id, rev, name,
                                                             stub.get("content_type", "application/octet-stream"),
