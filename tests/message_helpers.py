@@ -80,7 +80,8 @@ async def create_message(api: Api, box_id: str, **fields: Any) -> dict:
     return response.data
 
 
-def multipart(kind: str, metadata: dict | None, audio: list[tuple[bytes, str]]) -> aiohttp.MultipartWriter | aiohttp.FormData:
+def multipart(kind: str, metadata: dict | None,
+              audio: list[tuple[bytes, str]]) -> aiohttp.MultipartWriter | aiohttp.FormData:
     """A multipart/mixed or multipart/form-data body: one JSON part (if metadata), then the audio parts."""
     if kind == "form-data":
         form = aiohttp.FormData()

@@ -2,11 +2,13 @@
 file, byte-identical downloads with Kazoo's headers, HTTP Range, and the upload errors (§6.9, §6.15-§6.16)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from message_helpers import (AUDIO, DURATION_TOLERANCE_MS, NO_AUDIO, assert_bad_identifier, assert_error,
-                             audio_bytes, create_message, gregorian, modb_of, multipart, previous_month,
-                             stored, upload_message)
+                             audio_bytes, create_message, gregorian, kazoo_message, modb_of, multipart,
+                             previous_month, store_doc, stored, times_this_month, upload_message)
 
 
 def raw_path(box: dict, message_id: str) -> str:
@@ -39,6 +41,9 @@ async def test_upload_with_metadata_stores_the_audio_and_its_real_length(api, co
 
     doc = await assert_one_attachment(couch, api, metadata["media_id"], kind)
     assert doc["metadata"] == metadata
+    extension = {"wav": "wav", "mp3": "mp3", "m4a": "mp4"}[kind]
+    name_pattern = r"upload0" if as_ == "form-data" else r"uploaded_file_\d{11}"  # the part's filename, else Kazoo's
+    assert re.fullmatch(rf"{name_pattern}\.{extension}", next(iter(doc["_attachments"])))
     download = await api.get(raw_path(box, metadata["media_id"]))
     assert download.status == 200
     assert download.body == audio_bytes(kind)
@@ -62,8 +67,12 @@ async def test_create_with_a_raw_audio_body(api, couch):
     await assert_one_attachment(couch, api, response.data["media_id"], "mp3")
 
 
-async def test_download_is_named_after_the_caller_and_the_time_in_the_box_timezone(api):
-    box = await api.create_box(timezone="Asia/Kolkata")
+@pytest.mark.parametrize("box_timezone, account_timezone", [("Asia/Kolkata", None), ("Asia/Kolkata", "Asia/Tokyo"),
+                                                            (None, "Asia/Kolkata")])
+async def test_download_is_named_after_the_caller_and_the_time_in_the_box_timezone(new_account, box_timezone,
+                                                                                  account_timezone):
+    api = await new_account(timezone=account_timezone)
+    box = await api.create_box(**({"timezone": box_timezone} if box_timezone else {}))
     year, month = previous_month()
     timestamp = gregorian(year, month, 2, 20, 35, 5)  # 02:05:05 on the 3rd in Kolkata (UTC+5:30)
     for kind, caller, extension in [("wav", "6001", "wav"), ("mp3", None, "mp3")]:
@@ -114,6 +123,15 @@ async def test_put_raw_twice_keeps_exactly_one_attachment(api, couch):
         assert (await put_raw(api, box, created["media_id"], kind)).status == 201
     await assert_one_attachment(couch, api, created["media_id"], "short")
     assert (await api.get(raw_path(box, created["media_id"]))).body == audio_bytes("short")
+
+
+async def test_put_raw_replaces_the_audio_of_a_message_kazoo_wrote(service, api, couch):
+    box = await api.create_box()
+    doc = kazoo_message(api, box, times_this_month(1)[0], "vm_message0000000000000000000001", audio_bytes("mp3"))
+    await store_doc(service, couch, api, doc)
+    assert (await put_raw(api, box, doc["_id"], "wav")).status == 201
+    await assert_one_attachment(couch, api, doc["_id"], "wav")
+    assert (await api.get(raw_path(box, doc["_id"]))).body == audio_bytes("wav")
 
 
 @pytest.mark.parametrize("header, first, last", [

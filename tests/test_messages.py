@@ -9,7 +9,7 @@ import pytest
 from kazoo_vm.storage.dbnames import encoded, gregorian_now, modb
 from message_helpers import (MESSAGE_ID, assert_bad_identifier, assert_error, audio_bytes, create_message,
                              gregorian, kazoo_message, modb_of, previous_month, store_doc, stored, this_month,
-                             times_this_month, upload_message)
+                             times_this_month)
 
 MISSING_MESSAGE = f"{this_month()[0]:04d}{this_month()[1]:02d}-{'0' * 32}"
 
@@ -115,6 +115,8 @@ async def test_get_answers_the_metadata_with_the_transcription(api, couch):
     response = await api.get(f"/vmboxes/{box['id']}/messages/{created['media_id']}")
     assert response.data == {**created, "transcription": {"result": "success", "text": "call me back"}}
     assert "id" not in response.data
+    [item] = (await api.get(f"/vmboxes/{box['id']}/messages")).data
+    assert item["transcribed"] is True
 
 
 @pytest.mark.parametrize("start, body, query, folder", [
