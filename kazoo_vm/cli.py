@@ -5,9 +5,12 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from tqdm import tqdm
@@ -18,6 +21,10 @@ from .local_couch import ROOT, LocalCouch, LocalCouchError
 from .storage import StorageError, Unavailable
 from .voicemail.errors import VoicemailError
 from .voicemail.service import Voicemail
+
+if TYPE_CHECKING:
+    from .ephemeral import Ephemeral
+    from .voicemail.fixtures_loader import Fixtures
 
 
 class CliError(Exception):
@@ -38,6 +45,55 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
     web.run_app(make_app(settings), host=host, port=port, access_log=None,
                 print=lambda _: logging.getLogger("kazoo_vm").info("serving on http://%s:%s", host, port))
+
+
+class StopSignals:
+    """SIGTERM and SIGINT stop `serve --ephemeral`. The first signal counts and later ones are ignored, so
+    that stopping is never cut short; one that comes while the service is still starting unwinds the start."""
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.wake: Callable[[], None] | None = None
+        for sig in self.SIGNALS:
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        for sig in self.SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        if self.wake is None:
+            raise KeyboardInterrupt
+        self.wake()
+
+
+def serve_ephemeral(settings: Settings, host: str, port: int, fixtures_path: Path | None) -> None:
+    """Local CouchDB (unless KAZOO_VM_COUCHDB_URL is set), the API, one account (with the fixtures); the JSON
+    line on stdout once it answers; on SIGTERM/SIGINT the account is deleted and all started here stopped."""
+    from . import ephemeral
+    from .voicemail import fixtures_loader
+
+    fixtures = fixtures_loader.read(fixtures_path) if fixtures_path else None
+    stop_signals = StopSignals()
+    with ephemeral.couchdb(settings) as settings:
+        asyncio.run(_run_ephemeral(ephemeral.Ephemeral(settings), host, port, fixtures, stop_signals))
+
+
+async def _run_ephemeral(service: "Ephemeral", host: str, port: int, fixtures: "Fixtures | None",
+                         stop_signals: StopSignals) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        url = await service.start(host, port)
+        credentials = await service.create_account()
+        line = {"url": url, "account_id": credentials.account_id, "api_key": credentials.api_key,
+                "auth_token": credentials.auth_token}
+        if fixtures is not None:
+            line["fixtures"] = await service.load_fixtures(fixtures, credentials.account_id)
+        stop_signals.wake = lambda: loop.call_soon_threadsafe(stop.set)
+        print(json.dumps(line), flush=True)
+        await stop.wait()
+        logging.getLogger("kazoo_vm").info("stopping")
+    finally:
+        await service.stop()
 
 
 async def create_account(settings: Settings, name: str, realm: str | None, parent: str | None) -> dict:
@@ -131,6 +187,31 @@ def summary_table(run, dry_run: bool) -> str:
     return "\n".join(lines)
 
 
+async def load_fixtures(settings: Settings, path: Path, account_id: str | None) -> dict:
+    """Load a fixture directory into an account (a new one unless given); a failed load into a new
+    account deletes that account again."""
+    from .ephemeral import delete_account
+    from .voicemail import fixtures_loader
+
+    fixtures = fixtures_loader.read(path)
+    voicemail = Voicemail(settings)
+    try:
+        if account_id is None:
+            account, api_key = await voicemail.accounts.create(f"Fixtures {path.resolve().name}")
+        else:
+            account = await voicemail.accounts.get(account_id)
+            api_key = await fixtures_loader.api_key_of(voicemail, account)
+        try:
+            loaded = await fixtures_loader.load(voicemail, fixtures, account)
+        except BaseException:
+            if account_id is None:
+                await delete_account(voicemail, account.id)
+            raise
+    finally:
+        await voicemail.close()
+    return {"account_id": account.id, "api_key": api_key, **loaded.as_json()}
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="kazoo-vm", description="Kazoo's voicemail API served from CouchDB.")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -138,7 +219,14 @@ def parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("serve", help="serve the API", description="Serve the API (installs missing "
                               "design documents at start). CouchDB from KAZOO_VM_COUCHDB_URL.")
     cmd.add_argument("--host", help="address to listen on (default KAZOO_VM_HOST or 127.0.0.1)")
-    cmd.add_argument("--port", type=int, help="port to listen on (default KAZOO_VM_PORT or 8000)")
+    cmd.add_argument("--port", type=int, help="port to listen on (default KAZOO_VM_PORT or 8000; with "
+                     "--ephemeral a free port)")
+    cmd.add_argument("--ephemeral", action="store_true",
+                     help="for test harnesses: start an in-memory local CouchDB unless KAZOO_VM_COUCHDB_URL is "
+                          "set, create an account, print one JSON line (url, account_id, api_key, auth_token) "
+                          "once ready; SIGTERM/SIGINT delete the account and stop everything started")
+    cmd.add_argument("--fixtures", type=Path, metavar="PATH", help="with --ephemeral: load this fixture "
+                     "directory (see `fixtures load`) into the account first; the line gets `fixtures`: the ids")
 
     cmd = commands.add_parser("dev", help="local development server", description="Start PouchDB Server on "
                               "127.0.0.1:5984 with its data under var/ (unless KAZOO_VM_COUCHDB_URL is set), "
@@ -152,6 +240,17 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("--name", required=True, help="account name")
     cmd.add_argument("--realm", help="SIP realm (default: derived from the name)")
     cmd.add_argument("--parent", metavar="ACCOUNT_ID", help="parent account; its tokens reach the new account")
+
+    fixtures = commands.add_parser("fixtures", help="load test data", description="Load test data.")
+    fixture_commands = fixtures.add_subparsers(dest="fixtures_command", required=True, metavar="COMMAND")
+    cmd = fixture_commands.add_parser(
+        "load", help="load boxes, messages and legacy boxes from a directory",
+        description="Load PATH/boxes/*.json, PATH/messages/*.json (audio files relative to PATH) and "
+                    "PATH/legacy/*.json (Kazoo 3.x boxes) into a new account, or into --account; print one "
+                    "JSON object: account_id, api_key and the ids made, by file name. The layout is in the "
+                    "README.")
+    cmd.add_argument("path", type=Path, metavar="PATH", help="the fixture directory")
+    cmd.add_argument("--account", metavar="ID", help="load into this existing account")
 
     cmd = commands.add_parser("migrate", help="move Kazoo 3.x voicemail into the monthly databases",
                               description="Migrate the legacy (Kazoo 3.x) messages kept inside vmbox documents "
@@ -172,12 +271,18 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging()
     settings = Settings.from_env()
     try:
-        if args.command == "serve":
+        if args.command == "serve" and args.fixtures and not args.ephemeral:
+            raise CliError("--fixtures needs --ephemeral (or use `kazoo-vm fixtures load`)")
+        if args.command == "serve" and args.ephemeral:
+            serve_ephemeral(settings, args.host or settings.host, args.port or 0, args.fixtures)
+        elif args.command == "serve":
             serve(settings, args.host or settings.host, args.port or settings.port)
         elif args.command == "dev":
             run_dev(settings, args.data)
         elif args.command == "accounts" and args.accounts_command == "create":
             print(json.dumps(asyncio.run(create_account(settings, args.name, args.realm, args.parent))))
+        elif args.command == "fixtures" and args.fixtures_command == "load":
+            print(json.dumps(asyncio.run(load_fixtures(settings, args.path, args.account))))
         elif args.command == "migrate":
             if args.box and not args.account:
                 raise CliError("--box needs --account")
