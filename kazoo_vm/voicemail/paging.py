@@ -100,7 +100,9 @@ async def collect(store: Store, segments: list[Segment], accept: Callable[[JSON]
             position: tuple[Any, int] | None = (start.key, start.skip)
         else:
             position = None
-        async for row, cursor in _scan(store, segment, position, want and want - len(rows)):
+        wanted = want and want - len(rows)
+        chunk = wanted if accept is None else wanted and max(wanted, CHUNK)
+        async for row, cursor in _scan(store, segment, position, chunk):
             if accept is None or accept(row):
                 rows.append(row)
                 if want is not None and len(rows) == want:
@@ -109,16 +111,16 @@ async def collect(store: Store, segments: list[Segment], accept: Callable[[JSON]
     return Page(rows, start, None)
 
 
-async def _scan(store: Store, segment: Segment, position: tuple[Any, int] | None, wanted: int | None):
-    """Yield (row, cursor-of-row) from one segment, starting at position, fetching in chunks."""
+async def _scan(store: Store, segment: Segment, position: tuple[Any, int] | None, chunk_size: int | None):
+    """Yield (row, cursor-of-row) from one segment, starting at position, fetching chunk_size rows at a time
+    (all at once when None). Unfiltered pages ask for exactly the rows they need; filtered ones more."""
     params = dict(segment.params)
     key, skip = position if position is not None else (params.get("startkey"), 0)
     if position is not None:
         params["startkey"] = key
     seen_same_key = skip
     while True:
-        limit = None if wanted is None else max(wanted, CHUNK)
-        query = dict(params, skip=skip or None, limit=limit)
+        query = dict(params, skip=skip or None, limit=chunk_size)
         chunk = await store.rows(segment.db, segment.classification, segment.design, segment.view, **query)
         for row in chunk:
             if row["key"] == key:
@@ -126,6 +128,6 @@ async def _scan(store: Store, segment: Segment, position: tuple[Any, int] | None
             else:
                 key, seen_same_key = row["key"], 1
             yield row, Cursor(segment.name, key, seen_same_key - 1)
-        if limit is None or len(chunk) < limit:
+        if chunk_size is None or len(chunk) < chunk_size:
             return
         params["startkey"], skip = key, seen_same_key
