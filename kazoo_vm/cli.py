@@ -142,7 +142,7 @@ async def migrate(settings: Settings, args: argparse.Namespace) -> int:
     try:
         await voicemail.start()
         account_ids = await migration_runner.all_account_ids(voicemail) if args.all else [args.account]
-        work = await migration_runner.plan(voicemail, account_ids, args.box)
+        work = await migration_runner.plan(voicemail, account_ids, args.box, skip_missing=args.all)
         total = sum(count for _, boxes in work for _, count in boxes)
         with progress_reporter(total, args.dry_run) as report:
             run = await migration_runner.migrate(voicemail, work, workers=args.workers, batch=args.batch,
@@ -185,6 +185,16 @@ def summary_table(run, dry_run: bool) -> str:
         for media_id, reason in stats.errors.items():
             lines.append(f"failed: account {account_id} media {media_id}: {reason}")
     return "\n".join(lines)
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {number}")
+    return number
 
 
 async def load_fixtures(settings: Settings, path: Path, account_id: str | None) -> dict:
@@ -260,8 +270,8 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="migrate every account in the accounts database")
     cmd.add_argument("--box", metavar="ID", help="only this box (with --account)")
     cmd.add_argument("--dry-run", action="store_true", help="change nothing; report what would happen")
-    cmd.add_argument("--workers", type=int, default=4, help="accounts migrated at once (default 4)")
-    cmd.add_argument("--batch", type=int, default=200, help="messages written per _bulk_docs (default 200)")
+    cmd.add_argument("--workers", type=_positive, default=4, help="accounts migrated at once (default 4)")
+    cmd.add_argument("--batch", type=_positive, default=200, help="messages written per _bulk_docs (default 200)")
     cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
     return top
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,8 +61,6 @@ class Plan:
     """What one batch of entries becomes: transfers to write, and reasons for those that cannot move."""
     transfers: list[Transfer] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
-    no_ids: int = 0
-    processed: int = 0
 
 
 def legacy_timestamp(value: Any) -> int | None:
@@ -84,6 +83,22 @@ def pending_entries(box: JSON, *, retry_failed: bool) -> list[JSON]:
                                                                 and entry.get("migration_error"))]
 
 
+def _count(entries: list[JSON], written: set[str], errors: dict[str, str]) -> Stats:
+    """Each entry counted once: moved (also when another entry named the same media id), without a media
+    id, or failed."""
+    stats = Stats(processed=len(entries))
+    for entry in entries:
+        media_id = entry.get("media_id") if isinstance(entry, dict) else None
+        if isinstance(entry, dict) and media_id in (None, ""):
+            stats.no_ids += 1
+        elif isinstance(media_id, str) and media_id in written:
+            stats.succeeded += 1
+        else:
+            stats.failed += 1
+    stats.errors = {media_id: reason for media_id, reason in errors.items() if media_id not in written}
+    return stats
+
+
 def _fields(entry: JSON, timestamp: int) -> JSON:
     fields: JSON = {name: entry[name] for name in TEXT_FIELDS if isinstance(entry.get(name), str) and entry[name]}
     length = legacy_timestamp(entry.get("length"))
@@ -103,42 +118,49 @@ class LegacyMigration:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def migrate_box(self, account: Account, box: JSON, actor: Actor, *, retry_failed: bool = False,
-                          batch: int = 500, dry_run: bool = False) -> tuple[JSON, Stats]:
+                          batch: int = 500, dry_run: bool = False,
+                          on_batch: Callable[[Stats], None] | None = None) -> tuple[JSON, Stats]:
         """Migrate a box's legacy entries in batches; returns the box as stored afterwards, and the counts."""
         stats = Stats()
+        size = max(batch, 1)
         async with self._locks[f"{account.id}/{box['_id']}"]:
             box = await self.boxes.load(account, box["_id"])
             entries = pending_entries(box, retry_failed=retry_failed)
-            for start in range(0, len(entries), max(batch, 1)):
-                plan = await self._plan(account, box, entries[start:start + batch], actor)
-                written: list[str] = []
+            planned: set[str] = set()
+            written: set[str] = set()
+            for start in range(0, len(entries), size):
+                plan = await self._plan(account, box, entries[start:start + size], actor, planned)
                 if not dry_run:
                     result = message_bulk.BulkResult()
                     done = await self.mover.write(plan.transfers, result, existing_ok=True)
                     plan.errors.update(result.failed)
-                    written = [transfer.source["_id"] for transfer in done]
+                    written.update(transfer.source["_id"] for transfer in done)
                     await self._mark_media(account, done)
-                    box = await self._rewrite_box(account, box["_id"], set(written), plan.errors)
+                    box = await self._rewrite_box(account, box["_id"], written, plan.errors)
                 else:
-                    written = [t.source["_id"] for t in plan.transfers]
-                stats.add(Stats(plan.processed, len(written), len(plan.errors), plan.no_ids, plan.errors))
+                    written.update(transfer.source["_id"] for transfer in plan.transfers)
+                counted = _count(entries[start:start + size], written, plan.errors)
+                stats.add(counted)
+                if on_batch is not None:
+                    on_batch(counted)
         return box, stats
 
-    async def _plan(self, account: Account, box: JSON, entries: list[JSON], actor: Actor) -> Plan:
-        plan = Plan(processed=len(entries))
+    async def _plan(self, account: Account, box: JSON, entries: list[JSON], actor: Actor,
+                    planned: set[str]) -> Plan:
+        """Transfers for the entries whose media id no earlier batch of this run planned: one message per
+        media id, whatever the number of entries naming it."""
+        plan = Plan()
         media_ids = [entry["media_id"] for entry in entries
                      if isinstance(entry, dict) and isinstance(entry.get("media_id"), str)
                      and SAFE_MEDIA_ID.match(entry["media_id"])]
         media = {row["key"]: row.get("doc") for row in
                  await message_bulk.fetch(self.store, account.db, list(dict.fromkeys(media_ids)))}
-        planned: set[str] = set()
         for entry in entries:
             media_id = entry.get("media_id") if isinstance(entry, dict) else None
             if not isinstance(entry, dict) or (media_id is not None and not isinstance(media_id, str)):
                 plan.errors[str(media_id)] = BAD_DATA
                 continue
             if not media_id:
-                plan.no_ids += 1
                 continue
             if not SAFE_MEDIA_ID.match(media_id):
                 plan.errors[media_id] = BAD_DATA
@@ -186,8 +208,9 @@ class LegacyMigration:
                 kept.append(entry)
             if kept == box.get("messages"):
                 return box
+            # pvt_modified is left alone: it is the time of the entries that have none, and must stay the
+            # same for the later batches and for a rerun, or they would get another month, hence another id
             box["messages"] = kept
-            box["pvt_modified"] = gregorian_now()
             try:
                 await self.store.couch.put(account.db, box)
             except Conflict:

@@ -9,10 +9,15 @@ from .accounts import Account
 from .message_bulk import fetch
 
 
+def _object(value: object) -> JSON:
+    """Stored data may be of any shape: what is not an object is treated as nothing."""
+    return value if isinstance(value, dict) else {}
+
+
 def link_of(doc: JSON, account: Account) -> tuple[str, str] | None:
     """(database, document id) a message's `pvt_attachments` link points to, within the same account."""
-    for stub in (doc.get("pvt_attachments") or {}).values():
-        handler = ((stub or {}).get("handler") or {}).get("kz_att_link") or {}
+    for stub in _object(doc.get("pvt_attachments")).values():
+        handler = _object(_object(_object(stub).get("handler")).get("kz_att_link"))
         db = to_db(str(handler.get("att_dbname") or ""))
         doc_id = handler.get("att_docid")
         if db and isinstance(doc_id, str) and db.startswith(account.db):

@@ -45,11 +45,18 @@ async def legacy_boxes(voicemail: Voicemail, account: Account, box_id: str | Non
             if row["value"].get("messages") and (box_id is None or row["id"] == box_id)]
 
 
-async def plan(voicemail: Voicemail, account_ids: list[str], box_id: str | None
+async def plan(voicemail: Voicemail, account_ids: list[str], box_id: str | None, *, skip_missing: bool = False
                ) -> list[tuple[Account, list[tuple[str, int]]]]:
+    """The boxes to migrate per account; with skip_missing (a walk of every account) a deleted account is
+    passed over instead of stopping the whole run."""
     work = []
     for account_id in account_ids:
-        account = await voicemail.accounts.get(account_id)
+        try:
+            account = await voicemail.accounts.get(account_id)
+        except BadIdentifier:
+            if skip_missing:
+                continue
+            raise
         if box_id is not None:
             await voicemail.boxes.load(account, box_id)
         work.append((account, await legacy_boxes(voicemail, account, box_id)))
@@ -69,9 +76,9 @@ async def migrate(voicemail: Voicemail, work: list[tuple[Account, list[tuple[str
                 except BadIdentifier:
                     continue
                 _, stats = await voicemail.legacy.migrate_box(account, box, COMMAND, retry_failed=True,
-                                                              batch=batch, dry_run=dry_run)
+                                                              batch=batch, dry_run=dry_run,
+                                                              on_batch=lambda done: progress(account, done))
                 run.accounts[account.id].add(stats)
-                progress(account, stats)
 
     await asyncio.gather(*(one_account(account, boxes) for account, boxes in work))
     return run
