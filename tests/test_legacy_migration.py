@@ -330,8 +330,7 @@ OPERATIONS = {
     "list": op_list, "account list": op_account_list, "fetch": op_fetch, "folder": op_folder, "delete": op_delete,
     "bulk folder": op_bulk_folder, "bulk delete": op_bulk_delete, "bulk move": op_bulk_move, "copy": op_copy,
     "raw": op_raw, "zip": op_zip, "move": op_move,
-    "fetch by new id": pytest.param(op_fetch_by_new_id, marks=pytest.mark.xfail(strict=True, reason=(
-        "messages.load reads the message while the box is still being migrated (asyncio.gather): 404"))),
+    "fetch by new id": op_fetch_by_new_id,
 }
 
 

@@ -79,8 +79,9 @@ def pending_entries(box: JSON, *, retry_failed: bool) -> list[JSON]:
     entries = box.get("messages")
     if not isinstance(entries, list):
         return []
-    return [entry for entry in entries if retry_failed or not (isinstance(entry, dict)
-                                                                and entry.get("migration_error"))]
+    if retry_failed:
+        return entries
+    return [entry for entry in entries if isinstance(entry, dict) and not entry.get("migration_error")]
 
 
 def _count(entries: list[JSON], written: set[str], errors: dict[str, str]) -> Stats:
@@ -237,7 +238,10 @@ class LegacyMigration:
 
     async def box_for_messages(self, account: Account, box_id: str) -> JSON:
         """The box a message operation works on, its legacy messages migrated first (design.md)."""
-        box = await self.boxes.load(account, box_id)
+        return await self.migrated(account, await self.boxes.load(account, box_id))
+
+    async def migrated(self, account: Account, box: JSON) -> JSON:
+        """The box with its pending legacy messages migrated (the box itself when it has none)."""
         if pending_entries(box, retry_failed=False):
             box, _ = await self.migrate_box(account, box, ON_ACCESS)
         return box

@@ -55,10 +55,14 @@ class Messages:
             box = await self.legacy.box_for_messages(account, box_id)
             doc = await self._load_doc(account, (await self.legacy.resolve(account, [message_id]))[message_id])
         else:
-            box, doc = await asyncio.gather(self.legacy.box_for_messages(account, box_id),
+            box, doc = await asyncio.gather(self.legacy.boxes.load(account, box_id),
                                             self._load_doc(account, message_id), return_exceptions=True)
             if isinstance(box, BaseException):
                 raise box
+            migrated = await self.legacy.migrated(account, box)
+            if migrated is not box and isinstance(doc, BadIdentifier):
+                doc = await self._load_doc(account, message_id)  # the id may be one the migration just wrote
+            box = migrated
             if isinstance(doc, BaseException):
                 raise doc
         if doc.get("source_id", box_id) != box_id:
