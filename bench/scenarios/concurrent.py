@@ -1,0 +1,170 @@
+"""50 concurrent clients for 30 s, each in a loop of a mixed workload on 10 boxes of 100 messages (2 KB
+recordings): 40% message metadata, 20% newest 50 of a box, 10% `GET /vmboxes`, 15% folder change of one
+message (each client changes only its own share of the messages), 15% raw audio download. Then the same
+mix made directly to CouchDB for as long (document GET, view query, crossbar_listing + folder counts,
+document GET + PUT, attachment GET). Every answer that is not 2xx, or a failed connection, is an error.
+The clients are one asyncio process on loopback."""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from kazoo_vm.storage.dbnames import gregorian_now, modb
+from kazoo_vm.voicemail.message_docs import db_of
+
+from ..harness import Context, MB
+from ..measure import Row, median, ms, percentile
+from ..seed import months_back, spread, wav
+
+NAME = "concurrent"
+MIX = {"get": 40, "list": 20, "vmboxes": 10, "folder": 15, "raw": 15}
+VIEWS = [("mailbox_messages", "listing_by_mailbox"), ("kazoo_vm_messages", "box_folder_counts"),
+         ("kazoo_vm_messages", "timestamp_box_folder_counts")]
+
+
+async def _clients(count: int, seconds: float, work) -> tuple[list[tuple[str, float, bool]], float, list[str]]:
+    """`count` loops of `work(op, client, rng)` until the deadline; (op, seconds, ok) per request, and what
+    went wrong with each failed one (`work` answers True, or what it got instead)."""
+    samples: list[tuple[str, float, bool]] = []
+    errors: list[str] = []
+    deadline = time.perf_counter() + seconds
+
+    async def client(number: int) -> None:
+        rng = random.Random(number)
+        while time.perf_counter() < deadline:
+            op = rng.choices(list(MIX), weights=list(MIX.values()))[0]
+            started = time.perf_counter()
+            try:
+                outcome = await work(op, number, rng)
+            except Exception as failure:  # noqa: BLE001 - every failure is counted, none stops the run
+                outcome = f"{type(failure).__name__}: {failure}"
+            took = time.perf_counter() - started
+            if outcome is not True:
+                errors.append(f"{op}: {outcome} after {took:.1f} s"[:240])
+            samples.append((op, took, outcome is True))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(number) for number in range(count)))
+    return samples, time.perf_counter() - started, errors
+
+
+def _summary(failures: list[str]) -> str:
+    """Failures counted by what they were (without their durations)."""
+    kinds: dict[str, int] = {}
+    for failure in failures:
+        kind = failure.rsplit(" after ", 1)[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return ", ".join(f"{count} x {kind}" for kind, count in sorted(kinds.items(), key=lambda item: -item[1]))
+
+
+def _outcome(reply) -> bool | str:
+    """True for a 2xx answer; else its status and error message."""
+    if 200 <= reply.status < 300:
+        return True
+    try:
+        message = reply.json().get("message") or reply.json().get("reason")
+    except (ValueError, AttributeError):
+        message = reply.body[:100].decode(errors="replace")
+    return f"{reply.status} ({message})"
+
+
+async def run(ctx: Context) -> list:
+    clients, seconds = ctx.size(50, 10), ctx.size(30.0, 3.0)
+    service = await ctx.service()
+    account = await ctx.seeder.account("bench concurrent")
+    boxes = await ctx.seeder.boxes(account, 10)
+    recording = wav(2048)
+    messages = []  # (box id, message id, attachment name)
+    for box in boxes:
+        for message_id in await ctx.seeder.messages(account, box, spread(100, 40), audio=lambda _: recording):
+            messages.append((box["_id"], message_id))
+    names = {}
+    for box_id, message_id in messages:
+        doc = (await ctx.direct.request("GET", db_of(account, message_id), message_id)).json()
+        names[message_id] = next(iter(doc["_attachments"]))
+    await ctx.seeder.warm(account.db, "vmboxes", "crossbar_listing")
+    await ctx.seeder.warm_modbs(account, months_back(5), VIEWS)
+    months = [modb(account.id, *month) for month in months_back(5)]
+    months = [db for db in months if (await ctx.direct.request("GET", db)).status == 200]
+    newest = months[0]
+    api = ctx.api(service, account.id)
+    folders = ("saved", "new")
+
+    def mine(number: int, rng: random.Random):
+        return rng.choice(messages[number::clients] or messages)
+
+    async def api_work(op: str, number: int, rng: random.Random) -> bool:
+        box_id, message_id = rng.choice(messages)
+        if op == "get":
+            reply = await api.request("GET", f"/vmboxes/{box_id}/messages/{message_id}")
+        elif op == "list":
+            reply = await api.request("GET", f"/vmboxes/{box_id}/messages?page_size=50")
+        elif op == "vmboxes":
+            reply = await api.request("GET", "/vmboxes")
+        elif op == "folder":
+            box_id, message_id = mine(number, rng)
+            reply = await api.request("POST", f"/vmboxes/{box_id}/messages/{message_id}",
+                                      json={"data": {"folder": rng.choice(folders)}})
+        else:
+            reply = await api.request("GET", f"/vmboxes/{box_id}/messages/{message_id}/raw", stream=True)
+        return _outcome(reply)
+
+    async def direct_work(op: str, number: int, rng: random.Random) -> bool:
+        box_id, message_id = rng.choice(messages)
+        db = db_of(account, message_id)
+        if op == "get":
+            reply = await ctx.direct.request("GET", db, message_id)
+        elif op == "list":
+            reply = await ctx.direct.view(newest, "mailbox_messages", "listing_by_mailbox", startkey=[box_id, {}],
+                                          endkey=[box_id, 0], descending=True, limit=51)
+        elif op == "vmboxes":
+            replies = await asyncio.gather(
+                ctx.direct.view(account.db, "vmboxes", "crossbar_listing", limit=51),
+                *(ctx.direct.view(month, "kazoo_vm_messages", "box_folder_counts", group_level=2) for month in months))
+            return next((_outcome(reply) for reply in replies if _outcome(reply) is not True), True)
+        elif op == "folder":
+            box_id, message_id = mine(number, rng)
+            db = db_of(account, message_id)
+            doc = (await ctx.direct.request("GET", db, message_id)).json()
+            doc["metadata"]["folder"] = rng.choice(folders)
+            doc["pvt_modified"] = gregorian_now()
+            reply = await ctx.direct.request("PUT", db, message_id, json=doc)
+        else:
+            reply = await ctx.direct.request("GET", db, message_id, names[message_id], stream=True)
+        return _outcome(reply)
+
+    before, kinds_before = await service.stats()
+    async with service.memory() as memory:
+        api_samples, api_elapsed, api_failures = await _clients(clients, seconds, api_work)
+    after, kinds_after = await service.stats()
+    couch = (after - before) / max(len(api_samples), 1)
+    kinds = {name: round(count / max(len(api_samples), 1), 3)
+             for name, count in sorted((kinds_after - kinds_before).items())}
+    direct_samples, direct_elapsed, direct_failures = await _clients(clients, seconds, direct_work)
+    api_errors = sum(1 for _, _, ok in api_samples if not ok)
+    direct_errors = sum(1 for _, _, ok in direct_samples if not ok)
+    api_ms, direct_ms = ms([s for _, s, _ in api_samples]), ms([s for _, s, _ in direct_samples])
+    label = f"{clients} clients, mixed workload, {seconds:g} s"
+    throughput = Row(NAME, f"{label}: throughput", "req/s", len(api_samples) / api_elapsed, None,
+                     len(direct_samples) / direct_elapsed, None, couch, memory.peak / MB, memory.growth / MB,
+                     goal="zero errors", met=api_errors == 0,
+                     notes=f"{len(api_samples)} API requests, {api_errors} errors; direct {len(direct_samples)} "
+                           f"requests, {direct_errors} errors" +
+                           (f"; API errors: {_summary(api_failures)}" if api_failures else "") +
+                           (f"; direct errors: {_summary(direct_failures)}" if direct_failures else ""))
+    latency = Row(NAME, f"{label}: latency", "ms", median(api_ms), percentile(api_ms, 95), median(direct_ms),
+                  percentile(direct_ms, 95), couch,
+                  notes=f"p99: API {percentile(api_ms, 99):.1f} ms, direct {percentile(direct_ms, 99):.1f} ms")
+    per_op = {}
+    for op in MIX:
+        api_op = ms([s for name, s, _ in api_samples if name == op])
+        direct_op = ms([s for name, s, _ in direct_samples if name == op])
+        per_op[op] = {"api_count": len(api_op), "api_median": median(api_op), "api_p99": percentile(api_op, 99),
+                      "direct_count": len(direct_op), "direct_median": median(direct_op),
+                      "direct_p99": percentile(direct_op, 99)}
+    latency.extra.update(api_p99=percentile(api_ms, 99), direct_p99=percentile(direct_ms, 99), per_operation=per_op)
+    throughput.extra.update(api_errors=api_errors, direct_errors=direct_errors, api_failures=api_failures[:20],
+                            direct_failures=direct_failures[:20], clients=clients, seconds=seconds,
+                            couch_requests_by_kind=kinds)
+    return [throughput, latency]

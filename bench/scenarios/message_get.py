@@ -1,0 +1,39 @@
+"""Fetch one message's metadata, sequentially: `GET .../messages/{id}` against a direct document GET of the
+same message, interleaved request by request."""
+from __future__ import annotations
+
+from kazoo_vm.voicemail.message_docs import db_of
+
+from ..harness import Context, counted, expect, timed
+from ..measure import latency_row
+from ..seed import spread
+
+NAME = "message_get"
+GOAL = 1.5
+
+
+async def run(ctx: Context) -> list:
+    messages, requests, warmup = ctx.size(200, 20), ctx.size(500, 30), 5
+    service = await ctx.service()
+    account = await ctx.seeder.account("bench message_get")
+    box = (await ctx.seeder.boxes(account, 1))[0]
+    ids = await ctx.seeder.messages(account, box, spread(messages, 20))
+    api = ctx.api(service, account.id)
+    api_times, direct_times, couch = [], [], []
+    async with service.memory() as memory:
+        for index in range(warmup + requests):
+            message_id = ids[index % len(ids)]
+            sample = await counted(service, lambda: api.request("GET", f"/vmboxes/{box['_id']}/messages/{message_id}"))
+            expect(sample.reply, 200, what="GET message")
+            seconds, reply = await timed(lambda: ctx.direct.request("GET", db_of(account, message_id), message_id))
+            expect(reply, 200, what="direct document GET")
+            if index >= warmup:
+                api_times.append(sample.seconds)
+                direct_times.append(seconds)
+                couch.append(sample)
+    row = latency_row(NAME, "GET one message's metadata (sequential)", api_times, direct_times, couch,
+                      goal=f"API/direct <= {GOAL}",
+                      notes="direct: GET of the message document; the service also reads the box (in parallel) "
+                            "and, every 5 s, the account")
+    row.met = row.ratio is not None and row.ratio <= GOAL
+    return [row.memory(memory)]

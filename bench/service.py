@@ -1,0 +1,123 @@
+"""`python -m bench.service`: the API as `kazoo-vm serve` runs it, in a process of its own, plus a side port
+for the benchmark.
+
+The API is the same application `kazoo-vm serve` serves (`make_app` over one `Voicemail`, settings from
+the environment, the INFO request log, no access log). The process holds nothing else, so its
+/proc/<pid>/status is the service's memory. The side port (another aiohttp site in the same process,
+bound to 127.0.0.1) answers:
+
+- `GET /stats`: `{"requests": n, "kinds": {...}}`: the service's own count of CouchDB requests
+  (`voicemail.couch.requests`), and the same requests by kind ("GET modb document", "POST account _all_docs"...),
+  counted by a wrapper around the client's request method set on the instance here (a dictionary
+  increment per CouchDB request; no kazoo_vm code is changed);
+- `POST /migrate` `{"accounts": [...], "workers": n, "batch": n}`: runs the domain code of `kazoo-vm migrate`
+  (migration_runner.plan + migrate) with the service's `Voicemail`, and answers its summary, the seconds it
+  took and the CouchDB requests it made.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import signal
+import sys
+import time
+from collections import Counter
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from kazoo_vm.config import Settings
+from kazoo_vm.http.app import make_app
+from kazoo_vm.voicemail.service import Voicemail
+
+
+def kind(method: str, path: str) -> str:
+    """What a CouchDB request is: method, kind of database, kind of target."""
+    db, _, rest = path.partition("/")
+    db = unquote(db)
+    where = ("accounts" if db == "accounts" else "modb" if re.search(r"-\d{6}$", db)
+             else "account" if db.startswith("account/") else "other")
+    rest = rest.split("?")[0]
+    what = ("database" if not rest else "view" if rest.startswith("_design/") and "/_view/" in rest
+            else "design document" if rest.startswith("_design/") else rest if rest.startswith("_")
+            else "attachment" if "/" in rest else "document")
+    return f"{method} {where} {what}"
+
+
+def count_kinds(voicemail: Voicemail) -> Counter:
+    kinds: Counter = Counter()
+    couch = voicemail.couch
+    original = getattr(couch, "_open", None)
+    if original is None:  # the client changed: no breakdown, the total still comes from the client itself
+        return kinds
+
+    def counting_open(method: str, path: str, **kwargs):
+        kinds[kind(method, path)] += 1
+        return original(method, path, **kwargs)
+
+    couch._open = counting_open
+    return kinds
+
+
+def side_app(voicemail: Voicemail) -> web.Application:
+    routes = web.RouteTableDef()
+    kinds = count_kinds(voicemail)
+
+    @routes.get("/stats")
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response({"requests": voicemail.couch.requests, "kinds": kinds})
+
+    @routes.post("/migrate")
+    async def migrate(request: web.Request) -> web.Response:
+        from kazoo_vm.voicemail import migration_runner
+
+        body = await request.json()
+        before, kinds_before, started = voicemail.couch.requests, Counter(kinds), time.perf_counter()
+        work = await migration_runner.plan(voicemail, body["accounts"], None)
+        run = await migration_runner.migrate(voicemail, work, workers=int(body.get("workers", 4)),
+                                             batch=int(body.get("batch", 200)), dry_run=False,
+                                             progress=lambda account, stats: None)
+        return web.json_response({"seconds": time.perf_counter() - started,
+                                  "requests": voicemail.couch.requests - before,
+                                  "kinds": dict(sorted((kinds - kinds_before).items())),
+                                  "summary": run.total.summary()})
+
+    app = web.Application()
+    app.add_routes(routes)
+    return app
+
+
+async def serve(host: str, port: int, side_port: int) -> None:
+    settings = Settings.from_env()
+    voicemail = Voicemail(settings)
+    runners = [web.AppRunner(make_app(settings, voicemail), access_log=None),
+               web.AppRunner(side_app(voicemail), access_log=None)]
+    for runner in runners:
+        await runner.setup()
+    await web.TCPSite(runners[0], host, port).start()
+    await web.TCPSite(runners[1], "127.0.0.1", side_port).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    for runner in runners:
+        await runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.service")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--side-port", type=int, required=True)
+    args = parser.parse_args()
+    # the log `kazoo-vm serve` writes: one INFO line per request, on stderr
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve(args.host, args.port, args.side_port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The benchmark program runs: `python -m bench --quick` on two cheap scenarios prints the table and writes
+the JSON with the expected columns and sane counts. Timings are never asserted."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = ["scenario", "measure", "unit", "api_median", "api_p95", "direct_median", "direct_p95", "ratio",
+           "couch_requests_per_api_request", "peak_rss_mb", "rss_growth_mb", "goal", "met", "notes"]
+
+
+def bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_quick_run_prints_the_table_and_writes_the_json(tmp_path):
+    output = tmp_path / "results.json"
+    result = bench("--quick", "--only", "message_get,vmboxes", "--output", str(output))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| scenario | measure | unit | API p50 |" in result.stdout
+    document = json.loads(output.read_text())
+    assert document["columns"] == COLUMNS
+    assert document["meta"]["quick"] is True
+    assert document["meta"]["machine"]["nproc"] >= 1
+    rows = document["rows"]
+    assert [row["scenario"] for row in rows] == ["message_get", "vmboxes", "vmboxes"]
+    for row in rows:
+        assert set(COLUMNS) <= set(row), row
+        assert row["unit"] == "ms"
+        for name in ("api_median", "api_p95", "direct_median", "direct_p95", "ratio",
+                     "couch_requests_per_api_request", "peak_rss_mb", "rss_growth_mb"):
+            assert isinstance(row[name], (int, float)) and row[name] >= 0, (name, row)
+        assert row["couch_requests_per_api_request"] >= 1  # every API request here reads CouchDB
+        assert row["met"] in (True, False, None)
+    assert all(goal["met"] in (True, False) for goal in document["goals"])
+    assert {goal["scenario"] for goal in document["goals"]} == {"message_get", "vmboxes"}
+
+
+def test_unknown_scenario_is_refused():
+    result = bench("--only", "no_such_scenario", timeout=60)
+    assert result.returncode == 2
+    assert "unknown scenario no_such_scenario" in result.stderr
