@@ -8,12 +8,14 @@ import secrets
 import time
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from ..config import Settings
 from ..storage import StorageError, Unavailable
 from ..voicemail.errors import InvalidCredentials, VoicemailError
 from ..voicemail.service import Voicemail
-from . import api_auth, envelope, health, message_bulk, messages, tokens, vmboxes
+from . import api_auth, envelope, health, message_bulk, messages, openapi, tokens, vmboxes
 from .context import ACCOUNT, AUTH_ACCOUNT_ID, REQUEST_ID, SETTINGS, VOICEMAIL
 
 log = logging.getLogger("kazoo_vm.http")
@@ -63,6 +65,10 @@ async def crossbar_errors(request: web.Request, handler) -> web.StreamResponse:
     except web.HTTPRequestEntityTooLarge:
         response = envelope.error(request, "request_entity_too_large", "request_entity_too_large",
                                   {"message": "the request body is too large"})
+    except (RequestPayloadError, HttpProcessingError) as failure:
+        reason = getattr(failure.__cause__, "message", None) or getattr(failure, "message", None) or str(failure)
+        response = envelope.error(request, "invalid_data", "invalid request body", {"body": {"invalid": {
+            "message": f"the request body cannot be read: {reason}"[:200], "target": "body"}}})
     except web.HTTPMethodNotAllowed as failure:
         response = envelope.error(request, "invalid_method", "invalid_method", {"message": "method not allowed"},
                                   headers={"Allow": ", ".join(sorted(failure.allowed_methods))})
@@ -114,7 +120,8 @@ def make_app(settings: Settings, voicemail: Voicemail | None = None) -> web.Appl
     app[SETTINGS] = settings
     app.on_response_prepare.append(common_headers)
     app[VOICEMAIL] = voicemail or Voicemail(settings)
-    for module in (health, api_auth, message_bulk, messages, vmboxes):
+    app[openapi.DOCUMENT] = {}
+    for module in (health, api_auth, openapi, message_bulk, messages, vmboxes):
         app.router.add_routes(module.routes)
 
     async def lifecycle(app: web.Application):

@@ -9,6 +9,7 @@ from ..storage import StorageError
 from ..voicemail.message_actions import Request
 from . import bodies, envelope
 from .context import REQUEST_ID, account, settings, voicemail
+from .openapi import Body, describe, ref
 from .zip_stream import ZipStream
 
 MESSAGES = "/v2/accounts/{account_id}/vmboxes/{box_id}/messages"
@@ -24,6 +25,8 @@ async def action_request(request: web.Request) -> Request:
 
 
 @routes.post(MESSAGES)
+@describe("Change the folder of, move or copy messages", data=ref("BulkResult"),
+          body=Body("json", "MessagesChange"), query=("folder",))
 async def update_messages(request: web.Request) -> web.Response:
     result = await voicemail(request).actions.update_many(account(request), request.match_info["box_id"],
                                                           await action_request(request))
@@ -31,6 +34,8 @@ async def update_messages(request: web.Request) -> web.Response:
 
 
 @routes.delete(MESSAGES)
+@describe("Delete messages: the listed ones, a folder's, or all", data=ref("BulkResult"),
+          body=Body("json", "MessagesDelete", required=False), query=("folder",))
 async def delete_messages(request: web.Request) -> web.Response:
     result = await voicemail(request).actions.delete_many(account(request), request.match_info["box_id"],
                                                           await action_request(request))
@@ -38,6 +43,7 @@ async def delete_messages(request: web.Request) -> web.Response:
 
 
 @routes.post(MESSAGES + "/raw")
+@describe("A ZIP of the listed messages' recordings", answers={200: "Zip"}, body=Body("json", "MessageSelection"))
 async def download_zip(request: web.Request) -> web.StreamResponse:
     found = await action_request(request)
     recordings = await voicemail(request).actions.recordings(account(request), request.match_info["box_id"],

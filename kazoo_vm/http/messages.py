@@ -10,6 +10,7 @@ from ..voicemail import folders
 from . import bodies, envelope, ranges
 from .context import REQUEST_ID, account, actor, settings, voicemail
 from .message_bulk import action_request
+from .openapi import FILTERS, PAGING, WINDOW, Body, describe, items, ref
 from .uploads import Upload, read_upload
 from .vmboxes import BOX, BOXES, paged
 
@@ -25,12 +26,21 @@ def _ids(request: web.Request) -> tuple[str, str]:
     return request.match_info["box_id"], request.match_info["message_id"]
 
 
+def _message_ids(request: web.Request) -> tuple[str, str]:
+    """`.../messages/raw` is the ZIP download, which answers POST only."""
+    if request.match_info["message_id"] == "raw":
+        raise web.HTTPMethodNotAllowed(request.method, ["POST"])
+    return _ids(request)
+
+
 async def _upload(request: web.Request) -> Upload:
     return await read_upload(request, json_limit=settings(request).max_body_bytes,
                              audio_limit=settings(request).max_audio_bytes, query_filename=True)
 
 
 @routes.get(BOXES + "/messages")
+@describe("Every box's messages, newest first", data=items("AccountMessage"), paged=True,
+          query=PAGING + WINDOW + FILTERS, errors=(400,))
 async def list_account_messages(request: web.Request) -> web.Response:
     await voicemail(request).migrate_account_on_access(account(request))
     page, items = await voicemail(request).listing.account(account(request), request.query)
@@ -38,6 +48,8 @@ async def list_account_messages(request: web.Request) -> web.Response:
 
 
 @routes.get(MESSAGES)
+@describe("A box's messages, newest first", data=items("Message"), paged=True,
+          query=PAGING + WINDOW + FILTERS, errors=(400,))
 async def list_box_messages(request: web.Request) -> web.Response:
     await voicemail(request).legacy.box_for_messages(account(request), request.match_info["box_id"])
     page, items = await voicemail(request).listing.box(account(request), request.match_info["box_id"],
@@ -46,6 +58,9 @@ async def list_box_messages(request: web.Request) -> web.Response:
 
 
 @routes.put(MESSAGES)
+@describe("Create a message, with or without its audio", data=ref("Message"), status=201,
+          body=Body("upload", "vm_message_metadata", required=False), query=("filename",), headers=("Location",),
+          produces={"message_id": "$response.body#/data/media_id"})
 async def create_message(request: web.Request) -> web.Response:
     upload = await _upload(request)
     try:
@@ -58,28 +73,36 @@ async def create_message(request: web.Request) -> web.Response:
 
 
 @routes.get(MESSAGE)
+@describe("A message's metadata", data=ref("Message"), errors=(405,))
 async def get_message(request: web.Request) -> web.Response:
-    return envelope.success(request, await voicemail(request).messages.fetch(account(request), *_ids(request)))
+    metadata = await voicemail(request).messages.fetch(account(request), *_message_ids(request))
+    return envelope.success(request, metadata)
 
 
 @routes.post(MESSAGE)
+@describe("Change a message's folder, move it (`source_id` a box) or copy it (a list)",
+          data={"anyOf": [ref("Message"), ref("BulkResult")]}, body=Body("json", "MessageChange", required=False),
+          query=("folder",), errors=(405, 409))
 async def update_message(request: web.Request) -> web.Response:
     """Folder change, or with `source_id` the move (to a box) or copy (to a list of boxes) of the message."""
-    box_id, message_id = _ids(request)
+    box_id, message_id = _message_ids(request)
     found = await action_request(request)
     return envelope.success(request, await voicemail(request).actions.update_one(account(request), box_id,
                                                                                  message_id, found))
 
 
 @routes.delete(MESSAGE)
+@describe("Delete a message (soft delete)", data=ref("Message"), body=Body("json", required=False), errors=(405, 409))
 async def delete_message(request: web.Request) -> web.Response:
     await bodies.read_json(request, settings(request).max_body_bytes)
-    metadata = await voicemail(request).messages.change_folder(account(request), *_ids(request), folders.DELETED,
-                                                               soft_delete=True)
+    metadata = await voicemail(request).messages.change_folder(account(request), *_message_ids(request),
+                                                               folders.DELETED, soft_delete=True)
     return envelope.success(request, metadata)
 
 
 @routes.put(RAW)
+@describe("Replace a message's audio", data=ref("Message"), status=201, body=Body("audio"), query=("filename",),
+          errors=(409,))
 async def upload_audio(request: web.Request) -> web.Response:
     upload = await _upload(request)
     try:
@@ -91,6 +114,8 @@ async def upload_audio(request: web.Request) -> web.Response:
 
 
 @routes.get(RAW)
+@describe("A message's audio (one `Range` is answered with 206)", answers={200: "Audio", 206: "PartialAudio"},
+          query=("Range",), errors=(416,))
 async def download_audio(request: web.Request) -> web.StreamResponse:
     audio = await voicemail(request).messages.audio(account(request), *_ids(request))
     headers = {"Content-Type": audio.content_type, "Accept-Ranges": "bytes",

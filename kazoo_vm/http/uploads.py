@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiofiles
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp import BodyPartReader, hdrs, web
 
 from ..voicemail.audio import AudioFile, is_upload_type
@@ -116,7 +117,7 @@ async def _read_multipart(request: web.Request, json_limit: int, audio_limit: in
     except (Invalid, bodies.TooLarge):
         upload.cleanup()
         raise
-    except (ValueError, AssertionError, RuntimeError, LookupError) as exc:
+    except (ValueError, AssertionError, RuntimeError, LookupError, HttpProcessingError) as exc:
         upload.cleanup()
         raise Invalid({"multipart": {"invalid": {"message": f"the multipart body cannot be read: {exc}"[:200]}}}) \
             from None

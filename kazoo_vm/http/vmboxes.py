@@ -7,6 +7,7 @@ from ..voicemail.boxes import BoxResult, public
 from ..voicemail.paging import Page
 from . import bodies, envelope
 from .context import account, actor, settings, voicemail
+from .openapi import FILTERS, PAGING, Body, describe, items, ref
 
 BOXES = "/v2/accounts/{account_id}/vmboxes"
 BOX = BOXES + "/{box_id}"
@@ -48,24 +49,30 @@ async def _data(request: web.Request) -> dict:
 
 
 @routes.get(BOXES)
+@describe("List the boxes", data=items("BoxSummary"), paged=True, query=PAGING + FILTERS, errors=(400,))
 async def list_boxes(request: web.Request) -> web.Response:
     page = await voicemail(request).box_listing(account(request), request.query)
     return paged(request, page, [row["value"] for row in page.rows])
 
 
 @routes.put(BOXES)
+@describe("Create a box", data=ref("Box"), status=201, body=Body("json", "vmboxes"), errors=(409,),
+          headers=("Location", "Warning"), produces={"box_id": "$response.body#/data/id"})
 async def create_box(request: web.Request) -> web.Response:
     result = await voicemail(request).boxes.create(account(request), await _data(request), actor(request))
     return box_response(request, result, status=201)
 
 
 @routes.get(BOX)
+@describe("A box", data=ref("Box"))
 async def get_box(request: web.Request) -> web.Response:
     box = await voicemail(request).boxes.load(account(request), request.match_info["box_id"])
     return envelope.success(request, public(box), revision=box["_rev"])
 
 
 @routes.post(BOX)
+@describe("Replace a box (fields not sent are dropped)", data=ref("Box"), body=Body("json", "vmboxes"),
+          errors=(405, 409), headers=("Warning",))
 async def replace_box(request: web.Request) -> web.Response:
     result = await voicemail(request).boxes.replace(account(request), _box_id(request),
                                                     await _data(request), actor(request))
@@ -73,6 +80,8 @@ async def replace_box(request: web.Request) -> web.Response:
 
 
 @routes.patch(BOX)
+@describe("Merge fields into a box", data=ref("Box"), body=Body("json", "vmboxes", partial=True),
+          errors=(405, 409), headers=("Warning",))
 async def patch_box(request: web.Request) -> web.Response:
     result = await voicemail(request).boxes.patch(account(request), _box_id(request),
                                                   await _data(request), actor(request))
@@ -80,6 +89,8 @@ async def patch_box(request: web.Request) -> web.Response:
 
 
 @routes.delete(BOX)
+@describe("Delete a box and its messages (soft delete)", data=ref("DeletedBox"), body=Body("json", required=False),
+          errors=(405, 409))
 async def delete_box(request: web.Request) -> web.Response:
     await _data(request)
     box = await voicemail(request).delete_box(account(request), _box_id(request), actor(request))

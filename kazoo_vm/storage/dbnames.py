@@ -15,7 +15,7 @@ _RAW_MODB = re.compile(r"^([0-9a-f]{32})-(\d{4})(\d{2})$")
 
 
 def is_account_id(value: str) -> bool:
-    return bool(ACCOUNT_ID.match(value))
+    return bool(ACCOUNT_ID.fullmatch(value))
 
 
 def account_db(account_id: str) -> str:

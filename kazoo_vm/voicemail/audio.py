@@ -93,7 +93,7 @@ def extension(content_type: str) -> str:
 
 
 def clean_filename(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120].lstrip(".") or "audio"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120].lstrip("._") or "audio"  # CouchDB refuses names starting with _
 
 
 def attachment_name(content_type: str, given: str | None, now: int) -> str:

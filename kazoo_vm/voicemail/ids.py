@@ -15,12 +15,12 @@ def new_id() -> str:
 
 
 def is_box_id(value: str) -> bool:
-    return bool(BOX_ID.match(value)) and value not in RESERVED
+    return bool(BOX_ID.fullmatch(value)) and value not in RESERVED
 
 
 def message_month(value: str) -> tuple[int, int] | None:
     """(year, month) of a `YYYYMM-...` message id, None when the id is not one."""
-    found = MESSAGE_ID.match(value)
+    found = MESSAGE_ID.fullmatch(value)
     if not found:
         return None
     year, month = int(found[1]), int(found[2])
@@ -28,7 +28,7 @@ def message_month(value: str) -> tuple[int, int] | None:
 
 
 def is_legacy_message_id(value: str) -> bool:
-    return bool(LEGACY_MESSAGE_ID.match(value))
+    return bool(LEGACY_MESSAGE_ID.fullmatch(value))
 
 
 def modb_id(year: int, month: int, media_id: str) -> str:

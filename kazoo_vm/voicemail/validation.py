@@ -62,16 +62,19 @@ def validate(name: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _coerce(data: dict[str, Any], error: ValidationError) -> bool:
-    """Kazoo's non-strict mode: "5000" -> 5000 and "true" -> true where the schema wants them."""
-    if error.validator != "type" or not isinstance(error.instance, str):
+    """Kazoo's non-strict mode: "5000" -> 5000 and "true" -> true where the schema wants them; a whole
+    number written as a float (5000.0, which JSON Schema 2020-12 counts as an integer) -> 5000."""
+    if error.validator != "type" or not isinstance(error.instance, (str, float)):
         return False
     wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
     value: Any = _MISSING
-    text = error.instance.strip()
-    if "integer" in wanted and INTEGER_TEXT.fullmatch(text):
+    if isinstance(error.instance, float):
+        if "integer" in wanted and error.instance.is_integer():
+            value = int(error.instance)
+    elif "integer" in wanted and INTEGER_TEXT.fullmatch(text := error.instance.strip()):
         value = int(text)
-    elif "boolean" in wanted and text.lower() in ("true", "false"):
-        value = text.lower() == "true"
+    elif "boolean" in wanted and error.instance.strip().lower() in ("true", "false"):
+        value = error.instance.strip().lower() == "true"
     if value is _MISSING or not error.absolute_path:
         return False
     *parents, last = error.absolute_path
