@@ -84,9 +84,9 @@ class MessageActions:
         """POST /vmboxes/{box}/messages: folder change, move (source_id a box) or copy (a list)."""
         ids = message_ids(request.data, self.max_ids)
         targets = target_ids(request.data)
-        await self.boxes.load(account, box_id)
+        box = await self.boxes.load(account, box_id)
         boxes = await self._target_boxes(account, targets)
-        ids = await self._current_ids(account, box_id, ids)
+        ids = await self._current_ids(account, box, ids)
         if targets is None:
             return (await self._change_folder(account, box_id, ids, request.folder(), soft_delete=False)).as_data()
         return (await self._move_or_copy(account, box_id, ids, targets, boxes)).as_data()
@@ -120,15 +120,15 @@ class MessageActions:
         """DELETE /vmboxes/{box}/messages: the listed ids, else a folder's messages, else all the box's."""
         ids = message_ids(request.data, self.max_ids, required=False)
         folder = request.folder_filter() if ids is None else None
-        ids = await self._current_ids(account, box_id, ids)
+        ids = await self._current_ids(account, await self.boxes.load(account, box_id), ids)
         if ids is None:
             rows = await self.listing.box_rows(account, box_id)
             ids = [row["id"] for row in rows if folder is None or row["value"].get("folder") == folder]
         return (await self._change_folder(account, box_id, ids, folders.DELETED, soft_delete=True)).as_data()
 
-    async def _current_ids(self, account: Account, box_id: str, ids: list[str] | None) -> list[str] | None:
+    async def _current_ids(self, account: Account, box: JSON, ids: list[str] | None) -> list[str] | None:
         """Migrate the box's legacy messages first; legacy ids become the ids they were migrated to."""
-        await self.legacy.box_for_messages(account, box_id)
+        await self.legacy.migrated(account, box)
         if ids is None:
             return None
         return list(dict.fromkeys((await self.legacy.resolve(account, ids)).values()))

@@ -23,7 +23,7 @@ from .ids import modb_id, new_id
 MARK = "pvt_moved_to"
 STALE_MARK_SECONDS = 120
 INLINE_BATCH_BYTES = 8 * 1024 * 1024
-INLINE_BATCH_COUNT = 100
+INLINE_BATCH_COUNT = 1000
 
 
 @dataclass
