@@ -51,9 +51,8 @@ async def list_account_messages(request: web.Request) -> web.Response:
 @describe("A box's messages, newest first", data=items("Message"), paged=True,
           query=PAGING + WINDOW + FILTERS, errors=(400,))
 async def list_box_messages(request: web.Request) -> web.Response:
-    await voicemail(request).legacy.box_for_messages(account(request), request.match_info["box_id"])
-    page, items = await voicemail(request).listing.box(account(request), request.match_info["box_id"],
-                                                       request.query)
+    page, items = await voicemail(request).box_messages(account(request), request.match_info["box_id"],
+                                                        request.query)
     return paged(request, page, items)
 
 

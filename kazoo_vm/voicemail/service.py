@@ -51,6 +51,20 @@ class Voicemail:
                 row["value"]["folders"] = {folders.NEW: found[folders.NEW], folders.SAVED: found[folders.SAVED]}
         return page
 
+    async def box_messages(self, account: Account, box_id: str, query: Mapping[str, str]
+                           ) -> tuple[Page, list[JSON]]:
+        """GET /vmboxes/{box}/messages: the box is read while the listing runs; a box that still has
+        legacy messages is migrated, then listed again."""
+        box, listed = await asyncio.gather(self.boxes.load(account, box_id), self.listing.box(account, box_id, query),
+                                           return_exceptions=True)
+        if isinstance(box, BaseException):
+            raise box
+        if await self.legacy.migrated(account, box) is not box:
+            return await self.listing.box(account, box_id, query)
+        if isinstance(listed, BaseException):
+            raise listed
+        return listed
+
     async def delete_box(self, account: Account, box_id: str, actor: Actor) -> JSON:
         """Soft-delete the box's messages, then the box (cb_vmboxes delete/2)."""
         await self.actions.delete_many(account, box_id, Request({}, {}, {}))
