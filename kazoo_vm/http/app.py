@@ -12,7 +12,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from ..config import Settings
-from ..storage import StorageError, Unavailable
+from ..storage import Conflict, StorageError, Unavailable
 from ..voicemail.errors import InvalidCredentials, VoicemailError
 from ..voicemail.service import Voicemail
 from . import api_auth, envelope, health, message_bulk, messages, openapi, tokens, vmboxes
@@ -58,6 +58,9 @@ async def crossbar_errors(request: web.Request, handler) -> web.StreamResponse:
         log.warning("CouchDB unavailable: %s (request %s)", failure, request[REQUEST_ID])
         response = envelope.error(request, "datastore_fault", "datastore_fault",
                                   {"message": "the database is not available; try again shortly"})
+    except Conflict:
+        response = envelope.error(request, "datastore_conflict", "datastore_conflict",
+                                  {"message": "the document kept changing while it was being saved; try again"})
     except StorageError as failure:
         log.error("storage error: %s (request %s)", failure, request[REQUEST_ID])
         response = envelope.error(request, "datastore_fault", "datastore_fault",

@@ -26,7 +26,7 @@ async def action_request(request: web.Request) -> Request:
 
 @routes.post(MESSAGES)
 @describe("Change the folder of, move or copy messages", data=ref("BulkResult"),
-          body=Body("json", "MessagesChange"), query=("folder",))
+          body=Body("json", "MessagesChange"), query=("folder",), errors=(409,))
 async def update_messages(request: web.Request) -> web.Response:
     result = await voicemail(request).actions.update_many(account(request), request.match_info["box_id"],
                                                           await action_request(request))
@@ -35,7 +35,7 @@ async def update_messages(request: web.Request) -> web.Response:
 
 @routes.delete(MESSAGES)
 @describe("Delete messages: the listed ones, a folder's, or all", data=ref("BulkResult"),
-          body=Body("json", "MessagesDelete", required=False), query=("folder",))
+          body=Body("json", "MessagesDelete", required=False), query=("folder",), errors=(409,))
 async def delete_messages(request: web.Request) -> web.Response:
     result = await voicemail(request).actions.delete_many(account(request), request.match_info["box_id"],
                                                           await action_request(request))
@@ -56,7 +56,7 @@ async def download_zip(request: web.Request) -> web.StreamResponse:
     store = voicemail(request).store
     try:
         for audio in recordings:
-            await archive.add(audio.filename, audio.read(store, 0, max(audio.length - 1, 0)))
+            await archive.add(audio.filename, audio.read(store, 0, audio.length - 1))
         await archive.close()
     except StorageError as failure:
         log.warning("zip stream broken: %s (request %s)", failure, request[REQUEST_ID])
