@@ -35,19 +35,55 @@ async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
             raise TooLarge({"message": f"the request body is larger than {limit} bytes", "target": limit})
     if not raw.strip():
         return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise Invalid({"json": {"invalid": {"message": f"invalid JSON: {_reason(exc)}", "target": "body"}}},
-                      message="invalid json") from None
+    body = loads(raw)
     if not isinstance(body, dict):
         raise Invalid({"json": {"invalid": {"message": "the body must be a JSON object", "target": "body"}}},
                       message="invalid json")
     return body
 
 
+MAX_DEPTH = 64
+
+
+def loads(raw: bytes | bytearray | str) -> Any:
+    """Strict JSON: no NaN or Infinity (nor numbers too large for a float), which neither CouchDB nor a
+    browser's JSON.parse takes, and at most MAX_DEPTH levels of nesting, which no Kazoo document needs and
+    which every recursive step after parsing (validation, copies, CouchDB) would otherwise have to survive."""
+    try:
+        value = json.loads(raw, parse_constant=_not_a_number, parse_float=_finite)
+        _check_depth(value)
+        return value
+    except (ValueError, RecursionError) as exc:
+        raise Invalid({"json": {"invalid": {"message": f"invalid JSON: {_reason(exc)}", "target": "body"}}},
+                      message="invalid json") from None
+
+
+def _not_a_number(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:20]} is too large")
+    return value
+
+
+def _check_depth(value: Any) -> None:
+    level = [value]
+    for _ in range(MAX_DEPTH):
+        level = [item for container in level if isinstance(container, (dict, list))
+                 for item in (container.values() if isinstance(container, dict) else container)]
+        if not level:
+            return
+    if any(isinstance(item, (dict, list)) for item in level):
+        raise RecursionError()
+
+
 def _reason(exc: Exception) -> str:
-    return exc.msg if isinstance(exc, json.JSONDecodeError) else "too deeply nested"
+    if isinstance(exc, RecursionError):
+        return f"nested more than {MAX_DEPTH} levels deep"
+    return exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
 
 
 def data_of(body: dict[str, Any]) -> dict[str, Any]:

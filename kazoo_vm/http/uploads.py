@@ -2,7 +2,6 @@
 Audio is spooled to a temporary file chunk by chunk, never held in memory."""
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -66,16 +65,11 @@ async def _spool(read_chunk, content_type: str, filename: str | None, limit: int
 
 
 def _json_data(raw: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        raise Invalid({"json": {"invalid": {"message": "a JSON part is not valid JSON", "target": "body"}}},
-                      message="invalid json") from None
+    body = bodies.loads(raw) if raw.strip() else {}
     if not isinstance(body, dict):
         raise Invalid({"json": {"invalid": {"message": "a JSON part must be an object", "target": "body"}}},
                       message="invalid json")
-    data = body.get("data", body)
-    return (data if isinstance(data, dict) else {}), body
+    return bodies.data_of(body) if "data" in body else body, body
 
 
 async def read_upload(request: web.Request, *, json_limit: int, audio_limit: int, query_filename: bool) -> Upload:
@@ -85,8 +79,7 @@ async def read_upload(request: web.Request, *, json_limit: int, audio_limit: int
     filename = request.query.get("filename") if query_filename else None
     if bodies.is_json_type(content_type):
         body = await bodies.read_json(request, json_limit)
-        data = body.get("data", {})
-        return Upload(data if isinstance(data, dict) else {}, body)
+        return Upload(bodies.data_of(body), body)
     bodies.check_length(request, audio_limit + json_limit)
     if content_type.startswith("multipart/"):
         return await _read_multipart(request, json_limit, audio_limit, filename)

@@ -72,11 +72,19 @@ class CouchClient:
         return URL(f"{self.base}/{path}", encoded=True)
 
     @asynccontextmanager
-    async def _open(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
+    async def _open(self, method: str, path: str, *, data: Any = None,
+                    **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
+        """A request whose answer's headers must come within the timeout of the last progress: aiohttp's
+        sock_read starts only once the body is sent, and nothing bounds writing a body to a CouchDB that
+        stopped reading, so every chunk sent moves a deadline, and the headers end it."""
         self.requests += 1
         try:
-            async with self.session.request(method, self._url(path), **kwargs) as resp:
-                yield resp
+            async with asyncio.timeout(None) as deadline:
+                stall = _Stall(deadline, self.request_timeout)
+                async with self.session.request(method, self._url(path), data=stall.watch(data),
+                                                **kwargs) as resp:
+                    stall.done()
+                    yield resp
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError, OSError) as exc:
             raise Unavailable(f"CouchDB did not answer: {type(exc).__name__}") from exc
 
@@ -84,8 +92,8 @@ class CouchClient:
                       body: Any = None, ok: Iterable[int] = (200, 201, 202)) -> Any:
         kwargs: dict[str, Any] = {"params": params}
         if body is not None:
-            kwargs["data"] = json.dumps(body, separators=(",", ":"))
-            kwargs["headers"] = {"Content-Type": "application/json"}
+            kwargs["data"] = json.dumps(body, separators=(",", ":")).encode()
+            kwargs["headers"] = {"Content-Type": "application/json", "Content-Length": str(len(kwargs["data"]))}
         async with self._open(method, path, **kwargs) as resp:
             try:
                 payload = await asyncio.wait_for(resp.json(content_type=None), self.request_timeout)
@@ -188,6 +196,47 @@ class CouchClient:
     async def delete_attachment(self, db: str, doc_id: str, rev: str, name: str) -> str:
         result = await self.request("DELETE", f"{_doc_path(db, doc_id)}/{_seg(name)}", params={"rev": rev})
         return result["rev"]
+
+
+class _Stall:
+    """Moves a request's deadline each time a chunk of its body is taken to be sent."""
+    CHUNK = 64 * 1024
+
+    def __init__(self, deadline: asyncio.Timeout, seconds: float):
+        self.deadline = deadline
+        self.seconds = seconds
+        self.answered = False
+        self.progress()
+
+    def progress(self) -> None:
+        if self.answered:
+            return
+        try:
+            self.deadline.reschedule(asyncio.get_running_loop().time() + self.seconds)
+        except RuntimeError:  # the request timed out while the body was still being sent
+            pass
+
+    def done(self) -> None:
+        """The headers came: reading the answer is bounded by sock_read from here on."""
+        self.answered = True
+        self.deadline.reschedule(None)
+
+    def watch(self, data: Any) -> Any:
+        """The body to send: small ones as they are, others as chunks that each move the deadline."""
+        if data is None or (isinstance(data, (bytes, str)) and len(data) <= self.CHUNK):
+            return data
+        return self._chunks(_slices(data.encode() if isinstance(data, str) else data, self.CHUNK)
+                            if isinstance(data, (bytes, str)) else data)
+
+    async def _chunks(self, source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in source:
+            self.progress()
+            yield chunk
+
+
+async def _slices(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
 
 
 async def _json_or_empty(resp: aiohttp.ClientResponse) -> JSON:

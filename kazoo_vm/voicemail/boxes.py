@@ -5,11 +5,12 @@ import asyncio
 import copy
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..storage import JSON, Conflict, NotFound
+from ..storage import JSON, Conflict, NotFound, Unavailable
 from ..storage.dbnames import encoded, gregorian_now
 from ..storage.design_docs import ACCOUNT
 from ..storage.store import Store
@@ -17,7 +18,7 @@ from . import filters, paging
 from .accounts import Account
 from .errors import AlreadyExists, BadIdentifier, Invalid
 from .ids import is_box_id, new_id
-from .validation import validate
+from .validation import schema, validate
 
 SCHEMA = "vmboxes"
 IGNORED_KEYS = {"ui_metadata", "accept_charges", "id"}
@@ -90,6 +91,22 @@ class Boxes:
         self.page_size = page_size
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
+    @asynccontextmanager
+    async def _writing(self, account: Account) -> AsyncIterator[None]:
+        """One box write of an account at a time (mailbox uniqueness). Waiting for the writes before this one
+        is waiting for CouchDB, so it is bounded by the CouchDB timeout: a hung CouchDB cannot queue requests
+        behind each other for longer than that."""
+        lock = self._locks[account.id]
+        try:
+            async with asyncio.timeout(self.store.couch.request_timeout):
+                await lock.acquire()
+        except TimeoutError:
+            raise Unavailable("the box writes before this one did not finish in time") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
     async def load(self, account: Account, box_id: str) -> JSON:
         """The stored box document; 404 bad_identifier for anything that is not a live box of this account."""
         if not is_box_id(box_id):
@@ -112,7 +129,7 @@ class Boxes:
             raise Invalid({"id": {"pattern": {"message": "Invalid id: use 32 lowercase hex or letters, digits, "
                                                          "'-' and '_' (at most 64)", "value": box_id}}})
         fields.pop("messages", None)
-        async with self._locks[account.id]:
+        async with self._writing(account):
             valid = await self._validate(account, fields, box_id)
             doc = {**valid, "_id": box_id or new_id(), "pvt_type": "vmbox"}
             _stamp(doc, account, actor, created=True)
@@ -139,7 +156,7 @@ class Boxes:
         if not is_box_id(box_id):
             raise BadIdentifier(box_id)
         for attempt in range(SAVE_RETRIES):
-            async with self._locks[account.id]:
+            async with self._writing(account):
                 if validate_first:
                     stored = await self._load_for_update(account, box_id, build)
                 else:
@@ -202,7 +219,10 @@ class Boxes:
 
     async def _validate(self, account: Account, fields: JSON, box_id: str | None) -> JSON:
         errors: JSON = {}
-        if isinstance(fields.get("mailbox"), str) and await self._mailbox_taken(account, fields["mailbox"], box_id):
+        mailbox = fields.get("mailbox")
+        longest = schema(SCHEMA)["properties"]["mailbox"]["maxLength"]  # a longer one is refused, never looked up
+        if isinstance(mailbox, str) and len(mailbox) <= longest \
+                and await self._mailbox_taken(account, mailbox, box_id):
             errors["mailbox"] = {"unique": {"message": "Invalid mailbox number or already exists"}}
         try:
             valid = validate(SCHEMA, fields)

@@ -165,9 +165,13 @@ class Messages:
 
     async def change_folder(self, account: Account, box_id: str, message_id: str, folder: str, *,
                             soft_delete: bool = False) -> JSON:
-        """Move a message to a folder; with soft_delete, `deleted` also hides it (DELETE of a message)."""
+        """Move a message to a folder; with soft_delete, `deleted` also hides it (DELETE of a message).
+        A soft-deleted message keeps its folder `deleted` (a folder change is 404, as in bulk and moves):
+        otherwise it would be hidden from every listing while saying `new` or `saved`."""
         for _ in range(SAVE_RETRIES):
             box, doc = await self.load(account, box_id, message_id)
+            if doc.get("pvt_deleted") and not soft_delete:
+                raise BadIdentifier(message_id)
             self._check_changeable(doc)
             folders.apply(doc, folder, soft_delete=soft_delete)
             doc["pvt_modified"] = gregorian_now()

@@ -51,14 +51,35 @@ class Cursor:
         """An opaque start key; a plain key (not one we made) is taken as a view key, as Kazoo does."""
         try:
             padded = token + "=" * (-len(token) % 4)
-            segment, key, skip = json.loads(base64.urlsafe_b64decode(padded.encode()))
-            if isinstance(segment, str) and isinstance(skip, int) and skip >= 0:
+            segment, key, skip = json.loads(base64.urlsafe_b64decode(padded.encode()), parse_constant=_refuse)
+            if isinstance(segment, str) and isinstance(skip, int) and 0 <= skip <= SAFE_INTEGER and _safe(key):
                 return cls(segment, key, skip)
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
             pass
         if default_segment is None:
             raise Invalid({"start_key": {"invalid": {"message": "start_key is not one this service gave out"}}})
         return cls(default_segment, token, 0)
+
+
+SAFE_INTEGER = 2 ** 53  # what every CouchDB (and JavaScript) reads back as the same number
+MAX_KEY_DEPTH = 8
+
+
+def _refuse(name: str) -> None:
+    raise ValueError(name)
+
+
+def _safe(key: Any, depth: int = 0) -> bool:
+    """A key CouchDB can be asked for as it is: plain JSON, numbers it keeps exactly, shallow."""
+    if isinstance(key, bool) or key is None or isinstance(key, str):
+        return True
+    if isinstance(key, (int, float)):
+        return abs(key) <= SAFE_INTEGER
+    if isinstance(key, list) and depth < MAX_KEY_DEPTH:
+        return all(_safe(item, depth + 1) for item in key)
+    if isinstance(key, dict) and depth < MAX_KEY_DEPTH:
+        return all(_safe(item, depth + 1) for item in key.values())
+    return False
 
 
 @dataclass
