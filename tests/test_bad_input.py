@@ -158,6 +158,7 @@ MALFORMED = {
     "nested 500 deep": b'{"data": {"name": "Box", "mailbox": "4100", "custom": ' + b"[" * 500 + b"]" * 500 + b"}}",
     "not an object": b'[{"data": {"name": "Box", "mailbox": "4100"}}]',
     "not UTF-8": b'{"data": {"name": "\xff\xfe", "mailbox": "4100"}}',
+    "lone surrogate": b'{"data": {"name": "Box \\ud800", "mailbox": "4100", "messages": ["\\udc00"]}}',
 }
 MALFORMED_CASES = [case(f"{method} {path} {label}", method, path, 400, raw=raw)
                    for method, path in JSON_ROUTES for label, raw in MALFORMED.items()]

@@ -51,9 +51,9 @@ def loads(raw: bytes | bytearray | str) -> Any:
     which every recursive step after parsing (validation, copies, CouchDB) would otherwise have to survive."""
     try:
         value = json.loads(raw, parse_constant=_not_a_number, parse_float=_finite)
-        _check_depth(value)
+        _check_nesting_and_text(value)
         return value
-    except (ValueError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
         raise Invalid({"json": {"invalid": {"message": f"invalid JSON: {_reason(exc)}", "target": "body"}}},
                       message="invalid json") from None
 
@@ -69,9 +69,14 @@ def _finite(text: str) -> float:
     return value
 
 
-def _check_depth(value: Any) -> None:
+def _check_nesting_and_text(value: Any) -> None:
+    """At most MAX_DEPTH levels, and only text that is valid Unicode (a lone surrogate such as "\\ud800"
+    parses, but cannot be stored)."""
     level = [value]
     for _ in range(MAX_DEPTH):
+        for item in level:
+            for text in ([item] if isinstance(item, str) else item.keys() if isinstance(item, dict) else ()):
+                text.encode()
         level = [item for container in level if isinstance(container, (dict, list))
                  for item in (container.values() if isinstance(container, dict) else container)]
         if not level:
@@ -83,6 +88,8 @@ def _check_depth(value: Any) -> None:
 def _reason(exc: Exception) -> str:
     if isinstance(exc, RecursionError):
         return f"nested more than {MAX_DEPTH} levels deep"
+    if isinstance(exc, UnicodeEncodeError):
+        return "a string holds a lone UTF-16 surrogate"
     return exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
 
 

@@ -85,7 +85,8 @@ class Accounts:
         return account
 
     async def by_api_key(self, api_key: str) -> Account:
-        rows = await self.store.rows(ACCOUNTS_DB, ACCOUNTS, "kazoo_vm_accounts", "by_api_key", key=api_key)
+        # keys in a POST body: an API key in a URL would be written to CouchDB's request log
+        rows = await self.store.rows(ACCOUNTS_DB, ACCOUNTS, "kazoo_vm_accounts", "by_api_key", keys=[api_key])
         if len(rows) != 1:
             raise InvalidCredentials()
         return await self.get(rows[0]["id"])
