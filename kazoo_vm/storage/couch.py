@@ -20,6 +20,10 @@ from .errors import Conflict, NotFound, StorageError, Unavailable
 JSON = dict[str, Any]
 
 VIEW_JSON_PARAMS = ("key", "keys", "startkey", "endkey", "start_key", "end_key")
+READ_BUFFER = 1024 * 1024
+# After a large attachment is sent, CouchDB needs time to store it before it answers (PouchDB Server
+# stores 1-5 MB a second): the answer may take the timeout plus a second for every STORE_RATE bytes.
+STORE_RATE = 1024 * 1024
 
 
 def _seg(value: str) -> str:
@@ -61,7 +65,8 @@ class CouchClient:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=64)
-            self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout,
+                                                  read_bufsize=READ_BUFFER)
         return self._session
 
     async def close(self) -> None:
@@ -72,15 +77,21 @@ class CouchClient:
         return URL(f"{self.base}/{path}", encoded=True)
 
     @asynccontextmanager
-    async def _open(self, method: str, path: str, *, data: Any = None,
+    async def _open(self, method: str, path: str, *, data: Any = None, settle: float = 0.0,
                     **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
         """A request whose answer's headers must come within the timeout of the last progress: aiohttp's
         sock_read starts only once the body is sent, and nothing bounds writing a body to a CouchDB that
-        stopped reading, so every chunk sent moves a deadline, and the headers end it."""
+        stopped reading, so every chunk sent moves a deadline, and the headers end it. `settle` is the extra
+        time CouchDB may take to store a large body before it answers."""
         self.requests += 1
+        if settle:
+            seconds = self.request_timeout + settle
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=None, connect=self.request_timeout,
+                                                      sock_connect=self.request_timeout, sock_read=seconds)
         try:
             async with asyncio.timeout(None) as deadline:
-                stall = _Stall(deadline, self.request_timeout)
+                stall = _Stall(deadline, self.request_timeout, settle,
+                               (kwargs.get("headers") or {}).get("Content-Length"))
                 async with self.session.request(method, self._url(path), data=stall.watch(data),
                                                 **kwargs) as resp:
                     stall.done()
@@ -186,7 +197,7 @@ class CouchClient:
         if length is not None:
             headers["Content-Length"] = str(length)
         async with self._open("PUT", f"{_doc_path(db, doc_id)}/{_seg(name)}", params={"rev": rev},
-                              data=data, headers=headers) as resp:
+                              data=data, headers=headers, settle=(length or 0) / STORE_RATE) as resp:
             payload = await _json_or_empty(resp)
             if resp.status in (200, 201, 202):
                 return payload["rev"]
@@ -202,17 +213,20 @@ class _Stall:
     """Moves a request's deadline each time a chunk of its body is taken to be sent."""
     CHUNK = 64 * 1024
 
-    def __init__(self, deadline: asyncio.Timeout, seconds: float):
+    def __init__(self, deadline: asyncio.Timeout, seconds: float, settle: float = 0.0, length: str | None = None):
         self.deadline = deadline
         self.seconds = seconds
+        self.settle = settle
+        self.length = int(length) if length else None
+        self.sent = 0
         self.answered = False
         self.progress()
 
-    def progress(self) -> None:
+    def progress(self, extra: float = 0.0) -> None:
         if self.answered:
             return
         try:
-            self.deadline.reschedule(asyncio.get_running_loop().time() + self.seconds)
+            self.deadline.reschedule(asyncio.get_running_loop().time() + self.seconds + extra)
         except RuntimeError:  # the request timed out while the body was still being sent
             pass
 
@@ -230,7 +244,8 @@ class _Stall:
 
     async def _chunks(self, source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         async for chunk in source:
-            self.progress()
+            self.sent += len(chunk)
+            self.progress(self.settle if self.length is not None and self.sent >= self.length else 0.0)
             yield chunk
 
 
