@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -25,6 +26,8 @@ IGNORED_KEYS = {"ui_metadata", "accept_charges", "id"}
 LEGACY_EMAIL_KEY = "notify_email_address"
 MIGRATE_NOTICE = "Please migrate your voicemail box messages to MODB"
 SAVE_RETRIES = 10
+RECENT_SECONDS = 2.0
+RECENT_LIMIT = 10_000
 
 
 @dataclass
@@ -90,6 +93,7 @@ class Boxes:
         self.store = store
         self.page_size = page_size
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._recent: dict[tuple[str, str], tuple[float, JSON]] = {}
 
     @asynccontextmanager
     async def _writing(self, account: Account) -> AsyncIterator[None]:
@@ -119,6 +123,29 @@ class Boxes:
             raise BadIdentifier(box_id)
         return doc
 
+    async def load_recent(self, account: Account, box_id: str) -> JSON:
+        """load(), for requests that only read messages: a box read in the last RECENT_SECONDS is not read
+        again (a message read then costs one CouchDB request). A box this process writes is forgotten at
+        once; one deleted by another process may answer for up to RECENT_SECONDS more. Boxes that still
+        hold legacy messages are always read, so that they are migrated."""
+        key = (account.id, box_id)
+        found = self._recent.get(key)
+        if found and found[0] > time.monotonic():
+            return found[1]
+        box = await self.load(account, box_id)
+        if not box.get("messages"):
+            if len(self._recent) > RECENT_LIMIT:
+                self._recent.clear()
+            self._recent[key] = (time.monotonic() + RECENT_SECONDS, box)
+        return box
+
+    async def _save(self, account: Account, doc: JSON) -> None:
+        """Store a box; a recent read of it is forgotten once the write is done."""
+        try:
+            await self.store.couch.put(account.db, doc)
+        finally:
+            self._recent.pop((account.id, doc["_id"]), None)
+
     async def get(self, account: Account, box_id: str) -> JSON:
         return public(await self.load(account, box_id))
 
@@ -134,7 +161,7 @@ class Boxes:
             doc = {**valid, "_id": box_id or new_id(), "pvt_type": "vmbox"}
             _stamp(doc, account, actor, created=True)
             try:
-                await self.store.couch.put(account.db, doc)
+                await self._save(account, doc)
             except Conflict:
                 raise AlreadyExists({"cause": doc["_id"], "message": "a document with this id already exists"}) from None
         return BoxResult(public(doc), doc["_rev"], warnings=warnings)
@@ -172,7 +199,7 @@ class Boxes:
                     notices.append(MIGRATE_NOTICE)
                 _stamp(doc, account, actor, created=False)
                 try:
-                    await self.store.couch.put(account.db, doc)
+                    await self._save(account, doc)
                 except Conflict:
                     await asyncio.sleep(0.01 * attempt)
                     continue
@@ -197,7 +224,7 @@ class Boxes:
             doc["pvt_deleted"] = True
             _stamp(doc, account, actor, created=False)
             try:
-                await self.store.couch.put(account.db, doc)
+                await self._save(account, doc)
             except Conflict:
                 continue
             return {**public(doc), "_read_only": {"deleted": True}}

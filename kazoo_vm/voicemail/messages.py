@@ -48,14 +48,16 @@ class Messages:
     def cutoff(self) -> int:
         return gregorian_now() - retention.retention_seconds(self.retention_days)
 
-    async def load(self, account: Account, box_id: str, message_id: str) -> tuple[JSON, JSON]:
+    async def load(self, account: Account, box_id: str, message_id: str, *,
+                   reading: bool = False) -> tuple[JSON, JSON]:
         """(box, message document): both must exist and the message must belong to the box.
         A legacy (3.x) id finds the message it was migrated to, once the box is migrated."""
         if message_month(message_id) is None and is_legacy_message_id(message_id):
             box = await self.legacy.box_for_messages(account, box_id)
             doc = await self._load_doc(account, (await self.legacy.resolve(account, [message_id]))[message_id])
         else:
-            box, doc = await asyncio.gather(self.legacy.boxes.load(account, box_id),
+            boxes = self.legacy.boxes
+            box, doc = await asyncio.gather((boxes.load_recent if reading else boxes.load)(account, box_id),
                                             self._load_doc(account, message_id), return_exceptions=True)
             if isinstance(box, BaseException):
                 raise box
@@ -88,7 +90,7 @@ class Messages:
         return metadata
 
     async def fetch(self, account: Account, box_id: str, message_id: str) -> JSON:
-        box, doc = await self.load(account, box_id, message_id)
+        box, doc = await self.load(account, box_id, message_id, reading=True)
         doc = await self._ensure_folder(account, doc)
         return self.present(doc)
 
@@ -183,7 +185,7 @@ class Messages:
         raise Conflict("the message kept changing")
 
     async def audio(self, account: Account, box_id: str, message_id: str) -> Audio:
-        box, doc = await self.load(account, box_id, message_id)
+        box, doc = await self.load(account, box_id, message_id, reading=True)
         doc = await self._ensure_folder(account, doc)
         db = message_docs.db_of(account, doc["_id"])
         holder = (await linked_audio.holders(self.store, account, [(db, doc)])).get(doc["_id"])
