@@ -17,8 +17,9 @@ from kazoo_vm.http.app import make_app
 from kazoo_vm.http.tokens import issue
 from kazoo_vm.local_couch import LocalCouch, free_port
 from kazoo_vm.storage import CouchClient
-from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db
 from kazoo_vm.voicemail.service import Voicemail
+
+from cleanup import delete_accounts
 
 DATA = Path(__file__).parent / "data"
 SECRET = "test-secret-that-is-long-enough-for-hmac-sha256"
@@ -146,14 +147,7 @@ async def new_account(service, http, settings, couch):
         return Api(base, http, account.id, issue(settings.secret, account.id, 3600), api_key, account.realm)
 
     yield make
-    for db in list(voicemail.store.created_dbs):
-        if any(db.startswith(account_db(account_id)) for account_id in made):
-            await couch.db_delete(db)
-            voicemail.store.created_dbs.discard(db)
-    for account_id in made:
-        doc = await couch.get_or_none(ACCOUNTS_DB, account_id)
-        if doc:
-            await couch.delete(ACCOUNTS_DB, account_id, doc["_rev"])
+    await delete_accounts(voicemail, couch, made)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db, modb
 from kazoo_vm.voicemail.validation import schema
 from bulk_helpers import audio_message
 from message_helpers import audio_bytes, create_message, previous_month, this_month
+from cleanup import delete_accounts
 
 MAX_IDS = 5000  # Settings.max_bulk_ids
 YM = "%04d%02d" % this_month()
@@ -68,13 +69,7 @@ async def world(service, http, settings, couch):
            "M2": (await create_message(api, second["id"]))["media_id"], "T": user["_id"], "TM": cdr["_id"],
            "OA": other.account_id, "OB": theirs["id"], "OM": (await create_message(other, theirs["id"]))["media_id"]}
     yield World(api, ids, other)
-    for db in list(voicemail.store.created_dbs):
-        if any(db.startswith(account_db(account_id)) for account_id in made):
-            await couch.db_delete(db)
-            voicemail.store.created_dbs.discard(db)
-    for account_id in made:
-        doc = await couch.get_or_none(ACCOUNTS_DB, account_id)
-        await couch.delete(ACCOUNTS_DB, account_id, doc["_rev"])
+    await delete_accounts(voicemail, couch, made)
 
 
 async def databases(couch, world: World, request_text: str) -> dict[str, Any]:

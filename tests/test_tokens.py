@@ -9,10 +9,10 @@ import pytest
 
 from conftest import Api
 from kazoo_vm.http.tokens import issue
-from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db
 from bulk_helpers import audio_message
 from message_helpers import modb_of
 from test_auth import bad_token
+from cleanup import delete_accounts
 
 INVALID = ["tampered", "wrong signature", "alg none", "expired", "garbage"]
 
@@ -66,13 +66,7 @@ async def tree(service, http, settings, couch):
         boxes[owner.account_id] = (await owner.create_box())["id"]
         messages[owner.account_id] = await audio_message(owner, boxes[owner.account_id])
     yield Tree(parent, child, stranger, boxes, messages)
-    for db in list(voicemail.store.created_dbs):
-        if any(db.startswith(account_db(account_id)) for account_id in made):
-            await couch.db_delete(db)
-            voicemail.store.created_dbs.discard(db)
-    for account_id in made:
-        doc = await couch.get_or_none(ACCOUNTS_DB, account_id)
-        await couch.delete(ACCOUNTS_DB, account_id, doc["_rev"])
+    await delete_accounts(voicemail, couch, made)
 
 
 def target_and_token(tree: Tree, kind: str, secret: str) -> tuple[Api, str]:
