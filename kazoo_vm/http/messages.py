@@ -11,8 +11,9 @@ from . import bodies, envelope, ranges
 from .context import REQUEST_ID, account, actor, settings, voicemail
 from .message_bulk import action_request
 from .openapi import FILTERS, PAGING, WINDOW, Body, describe, items, ref
+from .pages import paged
 from .uploads import Upload, read_upload
-from .vmboxes import BOX, BOXES, paged
+from .vmboxes import BOX, BOXES
 
 MESSAGES = BOX + "/messages"
 MESSAGE = MESSAGES + "/{message_id}"

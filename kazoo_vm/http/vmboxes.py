@@ -4,27 +4,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..voicemail.boxes import BoxResult, public
-from ..voicemail.paging import Page
 from . import bodies, envelope
 from .context import account, actor, settings, voicemail
 from .openapi import FILTERS, PAGING, Body, describe, items, ref
+from .pages import paged
 
 BOXES = "/v2/accounts/{account_id}/vmboxes"
 BOX = BOXES + "/{box_id}"
 
 routes = web.RouteTableDef()
-
-
-def paged(request: web.Request, page: Page, items: list) -> web.Response:
-    """A listing with Crossbar's paging keys, unless `paginate=false`."""
-    extra = {}
-    if request.query.get("paginate", "true") != "false":
-        extra["page_size"] = len(items)
-        if page.start is not None:
-            extra["start_key"] = request.query.get("start_key")
-        if page.next is not None:
-            extra["next_start_key"] = page.next.encode()
-    return envelope.success(request, items, extra=extra)
 
 
 def box_response(request: web.Request, result: BoxResult, status: int = 200) -> web.Response:

@@ -1,0 +1,19 @@
+"""Listings in Crossbar's paging envelope: `page_size`, `start_key`, `next_start_key`."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..voicemail.paging import Page
+from . import envelope
+
+
+def paged(request: web.Request, page: Page, items: list) -> web.Response:
+    """A listing with Crossbar's paging keys, unless `paginate=false`."""
+    extra = {}
+    if request.query.get("paginate", "true") != "false":
+        extra["page_size"] = len(items)
+        if page.start is not None:
+            extra["start_key"] = request.query.get("start_key")
+        if page.next is not None:
+            extra["next_start_key"] = page.next.encode()
+    return envelope.success(request, items, extra=extra)
