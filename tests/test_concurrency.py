@@ -63,14 +63,7 @@ async def test_simultaneous_patches_on_two_instances_keep_every_key(api, twin, c
     assert stored["name"] == box["name"] and stored["mailbox"] == box["mailbox"]
 
 
-TWO_INSTANCES_RACE = pytest.mark.xfail(reason="mailbox uniqueness is checked with a view and kept by a lock inside "
-                                              "one process; two processes can both pass the check (Kazoo has the "
-                                              "same race). Closing it needs a claim document per mailbox in the "
-                                              "account database, which Kazoo does not have: a design decision",
-                                       strict=False)
-
-
-@pytest.mark.parametrize("instances", [1, pytest.param(2, marks=TWO_INSTANCES_RACE)], ids=["one", "two instances"])
+@pytest.mark.parametrize("instances", [1, 2], ids=["one", "two instances"])
 @pytest.mark.parametrize("spellings", [["4242"], ["4242", "04242", "004242"]], ids=["same", "as numbers"])
 async def test_parallel_creates_of_one_mailbox_let_exactly_one_succeed(api, twin, couch, spellings, instances):
     clients = both(api, twin, 10) if instances == 2 else [api] * 10

@@ -7,7 +7,8 @@ import secrets
 
 import pytest
 
-from kazoo_vm.storage.dbnames import account_db
+from kazoo_vm.storage.dbnames import account_db, gregorian_now
+from kazoo_vm.voicemail.mailbox_claims import SETTLE_SECONDS as MAILBOX_CLAIM_SETTLE, claim_id
 
 SCHEMA_DEFAULTS = {
     "announcement_only": False, "check_if_owner": True, "delete_after_notify": False,
@@ -550,3 +551,45 @@ async def test_invalid_page_size_falls_back_to_the_default(api, couch, settings,
     assert response.json["page_size"] == settings.page_size == len(response.data)
     assert [row["id"] for row in response.data] == sorted(doc["_id"] for doc in docs)[:settings.page_size]
     assert response.json["next_start_key"]
+
+
+# --- mailbox claims (uniqueness across service processes) ----------------------------------------------------
+
+async def claim_of(couch, api, mailbox_key: str) -> dict | None:
+    return await couch.get_or_none(account_db(api.account_id), claim_id(mailbox_key))
+
+
+async def test_a_created_box_claims_its_mailbox_and_a_renumbered_one_frees_the_old(api, couch):
+    box = await api.create_box(mailbox="05000")
+    assert (await claim_of(couch, api, "5000"))["box_id"] == box["id"]
+    assert (await api.patch(f"/vmboxes/{box['id']}", json={"data": {"mailbox": "5001"}})).status == 200
+    assert await claim_of(couch, api, "5000") is None
+    assert (await claim_of(couch, api, "5001"))["box_id"] == box["id"]
+    assert (await api.put("/vmboxes", json={"data": {"name": "Again", "mailbox": "5000"}})).status == 201
+
+
+async def test_deleting_a_box_frees_its_claim(api, couch):
+    box = await api.create_box(mailbox="5100")
+    assert (await api.delete(f"/vmboxes/{box['id']}")).status == 200
+    assert await claim_of(couch, api, "5100") is None
+
+
+async def test_a_refused_create_leaves_no_claim(api, couch):
+    response = await api.put("/vmboxes", json={"data": {"name": "Bad", "mailbox": "5200", "pin": "1"}})
+    assert response.status == 400
+    assert await claim_of(couch, api, "5200") is None
+
+
+@pytest.mark.parametrize("age, status", [(0, 400), (MAILBOX_CLAIM_SETTLE + 5, 201)], ids=["fresh", "stale"])
+async def test_a_claim_left_by_a_stopped_process(api, couch, age, status):
+    """A claim whose box never got written: while it may still be being written it holds the mailbox;
+    once it has settled it is taken over."""
+    await couch.put(account_db(api.account_id), {"_id": claim_id("5300"), "pvt_type": "kazoo_vm_mailbox_claim",
+                                                 "mailbox": "5300", "box_id": "f" * 32,
+                                                 "pvt_created": gregorian_now() - age})
+    response = await api.put("/vmboxes", json={"data": {"name": "Late", "mailbox": "5300"}})
+    assert response.status == status, response.json
+    if status == 201:
+        assert (await claim_of(couch, api, "5300"))["box_id"] == response.data["id"]
+    else:
+        assert response.data == {"mailbox": {"unique": {"message": "Invalid mailbox number or already exists"}}}

@@ -19,6 +19,7 @@ from . import filters, paging
 from .accounts import Account
 from .errors import AlreadyExists, BadIdentifier, Invalid
 from .ids import is_box_id, new_id
+from .mailbox_claims import MailboxClaims
 from .validation import schema, validate
 
 SCHEMA = "vmboxes"
@@ -26,6 +27,7 @@ IGNORED_KEYS = {"ui_metadata", "accept_charges", "id"}
 LEGACY_EMAIL_KEY = "notify_email_address"
 MIGRATE_NOTICE = "Please migrate your voicemail box messages to MODB"
 SAVE_RETRIES = 10
+MAILBOX_TAKEN = {"mailbox": {"unique": {"message": "Invalid mailbox number or already exists"}}}
 RECENT_SECONDS = 2.0
 RECENT_LIMIT = 10_000
 
@@ -94,6 +96,7 @@ class Boxes:
         self.page_size = page_size
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._recent: dict[tuple[str, str], tuple[float, JSON]] = {}
+        self.claims = MailboxClaims(store, mailbox_key)
 
     @asynccontextmanager
     async def _writing(self, account: Account) -> AsyncIterator[None]:
@@ -139,6 +142,23 @@ class Boxes:
             self._recent[key] = (time.monotonic() + RECENT_SECONDS, box)
         return box
 
+    async def _save_claiming(self, account: Account, doc: JSON, old_mailbox: Any) -> None:
+        """Save a box with the claim of its mailbox: a new mailbox is claimed first (400 unique when another
+        box holds it, even one another process is writing right now), the old one released once saved."""
+        new_key = mailbox_key(doc["mailbox"])
+        old_key = mailbox_key(old_mailbox) if isinstance(old_mailbox, str) else None
+        if new_key == old_key:
+            return await self._save(account, doc)
+        if not await self.claims.claim(account, new_key, doc["_id"]):
+            raise Invalid(MAILBOX_TAKEN)
+        try:
+            await self._save(account, doc)
+        except BaseException:
+            await self.claims.release(account, new_key, doc["_id"])
+            raise
+        if old_key is not None:
+            await self.claims.release(account, old_key, doc["_id"])
+
     async def _save(self, account: Account, doc: JSON) -> None:
         """Store a box; a recent read of it is forgotten once the write is done."""
         try:
@@ -161,7 +181,7 @@ class Boxes:
             doc = {**valid, "_id": box_id or new_id(), "pvt_type": "vmbox"}
             _stamp(doc, account, actor, created=True)
             try:
-                await self._save(account, doc)
+                await self._save_claiming(account, doc, None)
             except Conflict:
                 raise AlreadyExists({"cause": doc["_id"], "message": "a document with this id already exists"}) from None
         return BoxResult(public(doc), doc["_rev"], warnings=warnings)
@@ -199,7 +219,7 @@ class Boxes:
                     notices.append(MIGRATE_NOTICE)
                 _stamp(doc, account, actor, created=False)
                 try:
-                    await self._save(account, doc)
+                    await self._save_claiming(account, doc, stored.get("mailbox"))
                 except Conflict:
                     await asyncio.sleep(0.01 * attempt)
                     continue
@@ -227,6 +247,8 @@ class Boxes:
                 await self._save(account, doc)
             except Conflict:
                 continue
+            if isinstance(doc.get("mailbox"), str):
+                await self.claims.release(account, mailbox_key(doc["mailbox"]), box_id)
             return {**public(doc), "_read_only": {"deleted": True}}
         raise AlreadyExists({"cause": box_id, "message": "the box kept changing; try again"})
 
@@ -250,7 +272,7 @@ class Boxes:
         longest = schema(SCHEMA)["properties"]["mailbox"]["maxLength"]  # a longer one is refused, never looked up
         if isinstance(mailbox, str) and len(mailbox) <= longest \
                 and await self._mailbox_taken(account, mailbox, box_id):
-            errors["mailbox"] = {"unique": {"message": "Invalid mailbox number or already exists"}}
+            errors.update(MAILBOX_TAKEN)
         try:
             valid = validate(SCHEMA, fields)
         except Invalid as invalid:
