@@ -21,6 +21,7 @@ JSON = dict[str, Any]
 
 VIEW_JSON_PARAMS = ("key", "keys", "startkey", "endkey", "start_key", "end_key")
 READ_BUFFER = 1024 * 1024
+IDLE_SECONDS = 4.0
 # After a large attachment is sent, CouchDB needs time to store it before it answers (PouchDB Server
 # stores 1-5 MB a second): the answer may take the timeout plus a second for every STORE_RATE bytes.
 STORE_RATE = 1024 * 1024
@@ -66,7 +67,8 @@ class CouchClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=64)
+            # PouchDB Server drops idle connections after 5 s: reusing one later fails the request
+            connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=IDLE_SECONDS)
             self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout,
                                                   read_bufsize=READ_BUFFER)
         return self._session
