@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from kazoo_vm.storage.dbnames import gregorian_to_datetime
 from message_helpers import (AUDIO, DURATION_TOLERANCE_MS, NO_AUDIO, assert_bad_identifier, assert_error,
                              audio_bytes, create_message, gregorian, kazoo_message, modb_of, multipart,
                              previous_month, store_doc, stored, times_this_month, upload_message)
@@ -132,6 +133,25 @@ async def test_put_raw_replaces_the_audio_of_a_message_kazoo_wrote(service, api,
     assert (await put_raw(api, box, doc["_id"], "wav")).status == 201
     await assert_one_attachment(couch, api, doc["_id"], "wav")
     assert (await api.get(raw_path(box, doc["_id"]))).body == audio_bytes("wav")
+
+
+@pytest.mark.parametrize("timestamp", ["63674208419", None, True, 10 ** 15, -5])
+async def test_a_stored_message_with_an_unusable_timestamp_is_named_by_its_utc_seconds(service, api, couch,
+                                                                                       timestamp):
+    """Documents written by other programs may carry any metadata.timestamp: the download still answers,
+    named by the document's utc_seconds."""
+    box = await api.create_box()
+    when = times_this_month(1)[0]
+    doc = kazoo_message(api, box, when, "vm_message0000000000000000000002", audio_bytes("mp3"))
+    doc["metadata"]["timestamp"] = timestamp
+    await store_doc(service, couch, api, doc)
+    for path, kwargs in ((raw_path(box, doc["_id"]), {}),
+                         (f"/vmboxes/{box['id']}/messages/raw", {"json": {"data": {"messages": [doc["_id"]]}}})):
+        response = await api.request("GET" if not kwargs else "POST", path, **kwargs)
+        assert response.status == 200, response.body[:300]
+    moment = gregorian_to_datetime(when)
+    name = (await api.get(raw_path(box, doc["_id"]))).headers["Content-Disposition"]
+    assert name == f"attachment; filename=10202_{moment:%Y-%m-%d}_{moment:%H:%M:%S}.mp3"
 
 
 @pytest.mark.parametrize("header, first, last", [

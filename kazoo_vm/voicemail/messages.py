@@ -214,11 +214,18 @@ def _check_timestamp(fields: JSON) -> None:
                           target=message_docs.LATEST, value=timestamp)
 
 
+def _nameable(timestamp: Any) -> bool:
+    """A time a download can be named by: documents other programs wrote may hold anything."""
+    return (isinstance(timestamp, int) and not isinstance(timestamp, bool)
+            and message_docs.EARLIEST <= timestamp <= message_docs.LATEST)
+
+
 def download_name(doc: JSON, box: JSON, account: Account, attachment: str) -> str:
     """`<caller id>_<YYYY-MM-DD>_<HH:MM:SS>.<ext>` in the box's timezone (cb_vmboxes)."""
     metadata: dict[str, Any] = doc.get("metadata") or {}
     caller = str(metadata.get("caller_id_number") or "unknown")
-    timestamp = metadata.get("timestamp") or retention.message_time(doc) or gregorian_now()
+    timestamp = next((value for value in (metadata.get("timestamp"), retention.message_time(doc))
+                      if _nameable(value)), gregorian_now())
     moment, _ = message_docs.local_time(timestamp, message_docs.box_timezone(box, account))
     extension = "." + attachment.rsplit(".", 1)[1] if "." in attachment else ""
     safe_caller = "".join(c if c.isalnum() or c in "+-_.@" else "_" for c in caller)
