@@ -346,6 +346,13 @@ async def test_every_message_operation_migrates_the_box_first(api, couch, legacy
     await assert_migrated(couch, api.account_id, box["_id"], b, b.entry["timestamp"])
 
 
+async def test_a_message_named_by_its_legacy_and_its_new_id_is_one_zip_entry(api, legacy):
+    a = legacy_message(api.account_id, recent(0))
+    box = await legacy.box(api.account_id, [a])
+    response = await api.post(box_path(box, "/raw"), json={"data": {"messages": [a.media_id, new_id(a)]}})
+    assert zip_contents(response) == [a.audio]
+
+
 async def test_a_legacy_id_of_another_box_is_not_found(api, legacy):
     mine = legacy_message(api.account_id, recent(0))
     theirs = legacy_message(api.account_id, recent(1))

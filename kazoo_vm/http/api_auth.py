@@ -20,7 +20,7 @@ async def api_auth(request: web.Request) -> web.Response:
     api_key = data.get("api_key")
     if not isinstance(api_key, str) or not api_key:
         raise Invalid({"api_key": {"required": {"message": "Field is required but missing"}}})
-    if len(api_key) > MAX_API_KEY:  # no key is that long; CouchDB would refuse it in a view query
+    if len(api_key) > MAX_API_KEY:  # no key is that long: refused without asking CouchDB
         raise InvalidCredentials()
     account = await voicemail(request).accounts.by_api_key(api_key)
     token = tokens.issue(settings(request).secret, account.id, settings(request).token_ttl)

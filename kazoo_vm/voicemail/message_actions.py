@@ -166,8 +166,8 @@ class MessageActions:
         """The audio of every listed message, named as the raw download names it (made unique);
         404 when any of them is not a message of the box with audio."""
         ids = message_ids(data, self.max_ids)
-        box = await self.legacy.box_for_messages(account, box_id)
-        ids = list((await self.legacy.resolve(account, ids)).values())
+        box = await self.boxes.load(account, box_id)
+        ids = await self._current_ids(account, box, ids)
         grouped, failed = message_bulk.by_database(account, ids)
         if failed:
             raise NotFoundError(f"message {next(iter(failed))} not found")

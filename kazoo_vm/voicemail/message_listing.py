@@ -91,9 +91,6 @@ class MessageListing:
         self.page_size = page_size
         self.retention_days = retention_days
 
-    def _cutoff(self) -> int:
-        return gregorian_now() - retention.retention_seconds(self.retention_days)
-
     def _segments(self, account: Account, view: str, span: Window, low: list, high: list,
                   include_docs: bool) -> list[paging.Segment]:
         params = {"startkey": high, "endkey": low, "descending": True} if span.descending else \
@@ -132,14 +129,14 @@ class MessageListing:
         """GET /vmboxes/{box}/messages: newest first, filled across months."""
         span = window(query, retention.retention_seconds(self.retention_days))
         page = await self._page(account, query, "listing_by_mailbox", [box_id, span.start], [box_id, span.end], span)
-        cutoff = self._cutoff()
+        cutoff = retention.cutoff(self.retention_days)
         return page, [self._item(row["value"], cutoff) for row in page.rows]
 
     async def account(self, account: Account, query: Mapping[str, str]) -> tuple[paging.Page, list[JSON]]:
         """GET /vmboxes/messages: every box's messages, each item `{"<box id>": {...}}`."""
         span = window(query, retention.retention_seconds(self.retention_days))
         page = await self._page(account, query, "listing_by_timestamp", [span.start], [span.end, {}], span)
-        cutoff = self._cutoff()
+        cutoff = retention.cutoff(self.retention_days)
         return page, [{row["key"][1]: self._item(row["value"], cutoff)} for row in page.rows]
 
     async def box_rows(self, account: Account, box_id: str) -> list[JSON]:

@@ -46,7 +46,7 @@ class Messages:
         self.retention_days = retention_days
 
     def cutoff(self) -> int:
-        return gregorian_now() - retention.retention_seconds(self.retention_days)
+        return retention.cutoff(self.retention_days)
 
     async def load(self, account: Account, box_id: str, message_id: str, *,
                    reading: bool = False) -> tuple[JSON, JSON]:

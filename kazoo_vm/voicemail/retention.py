@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..storage import JSON
+from ..storage.dbnames import gregorian_now
 from .errors import field_error
 
 RETENTION_MESSAGE = "this message is prior to retention policy, no update operation is permitted"
@@ -11,6 +12,11 @@ RETENTION_MESSAGE = "this message is prior to retention policy, no update operat
 
 def retention_seconds(days: int) -> int:
     return days * 86400 + 3600
+
+
+def cutoff(days: int) -> int:
+    """The Gregorian second before which messages are prior to retention."""
+    return gregorian_now() - retention_seconds(days)
 
 
 def message_time(doc: JSON) -> int | None:
