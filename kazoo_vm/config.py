@@ -16,6 +16,12 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"kazoo-vm: {name} must be a whole number, got {value!r}") from None
 
 
+def _quorum(value: str) -> str:
+    if value in ("all", "default") or (value.isdigit() and int(value) > 0):
+        return value
+    raise SystemExit(f"kazoo-vm: KAZOO_VM_COUCHDB_WRITE_QUORUM must be all, default or a number, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     couchdb_url: str = "http://127.0.0.1:5984"
@@ -29,6 +35,7 @@ class Settings:
     max_bulk_ids: int = 5000
     retention_days: int = 93
     couch_timeout: float = 10.0
+    write_quorum: str = "all"
     couchdb_url_given: bool = False
 
     @classmethod
@@ -47,5 +54,6 @@ class Settings:
             max_bulk_ids=_int("KAZOO_VM_MAX_BULK_IDS", defaults.max_bulk_ids),
             retention_days=_int("KAZOO_VM_RETENTION_DAYS", defaults.retention_days),
             couch_timeout=float(_int("KAZOO_VM_COUCHDB_TIMEOUT", int(defaults.couch_timeout))),
+            write_quorum=_quorum(env.get("KAZOO_VM_COUCHDB_WRITE_QUORUM") or defaults.write_quorum),
             couchdb_url_given=bool(env.get("KAZOO_VM_COUCHDB_URL")),
         )

@@ -20,6 +20,13 @@ from .errors import Conflict, NotFound, StorageError, Unavailable
 JSON = dict[str, Any]
 
 VIEW_JSON_PARAMS = ("key", "keys", "startkey", "endkey", "start_key", "end_key")
+# what `Accept` says on every request that expects JSON: without it CouchDB 3 answers
+# `?attachments=true` with multipart/related
+JSON_ACCEPT = {"Accept": "application/json"}
+# CouchDB 3 may answer 500 to a database DELETE while its indexers still close the files
+DELETE_DB_TRIES = 8
+KNOWN_QUORUMS = 10_000
+REPLAYS = 1
 READ_BUFFER = 1024 * 1024
 IDLE_SECONDS = 4.0
 # After a large attachment is sent, CouchDB needs time to store it before it answers (PouchDB Server
@@ -52,8 +59,13 @@ def _view_params(params: dict[str, Any]) -> dict[str, str]:
 class CouchClient:
     """One shared aiohttp session to one CouchDB server; counts every request it makes."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0, session: aiohttp.ClientSession | None = None):
+    def __init__(self, url: str, *, timeout: float = 10.0, session: aiohttp.ClientSession | None = None,
+                 write_quorum: str = "all"):
+        """`write_quorum`: "all" writes with `w` = the database's `n` (every copy has a write before it is
+        answered, so any later read sees it: docs/couchdb.md), "default" leaves CouchDB's quorum, or a number."""
         parsed = URL(url)
+        self.write_quorum = write_quorum
+        self._quorums: dict[str, str | None] = {}
         # identity: compressing answers costs both ends CPU, and CouchDB is near the service
         self.headers = {"Accept-Encoding": "identity"}
         if parsed.user:
@@ -63,6 +75,7 @@ class CouchClient:
         self.request_timeout = timeout
         self._session = session
         self.requests = 0
+        self.replays = 0
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -101,14 +114,29 @@ class CouchClient:
                     stall.done()
                     yield resp
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError, OSError) as exc:
-            raise Unavailable(f"CouchDB did not answer: {type(exc).__name__}") from exc
+            dropped = not stall.answered and _dropped(exc)
+            raise Unavailable(f"CouchDB did not answer: {type(exc).__name__}", dropped=dropped) from exc
 
     async def request(self, method: str, path: str, *, params: dict[str, str] | None = None,
                       body: Any = None, ok: Iterable[int] = (200, 201, 202)) -> Any:
-        kwargs: dict[str, Any] = {"params": params}
+        """One JSON request. A connection that closes before any answer (CouchDB restarted, a pooled connection
+        it had closed) gets the request sent again on another one; aiohttp does that itself for GET, PUT and
+        DELETE, this does it for POST. Sending a write again is what a second writer racing this one would do:
+        CouchDB's revisions refuse a double apply with a conflict, which `put` and the callers resolve."""
+        kwargs: dict[str, Any] = {"params": params, "headers": dict(JSON_ACCEPT)}
         if body is not None:
             kwargs["data"] = json.dumps(body, separators=(",", ":")).encode()
-            kwargs["headers"] = {"Content-Type": "application/json", "Content-Length": str(len(kwargs["data"]))}
+            kwargs["headers"].update({"Content-Type": "application/json", "Content-Length": str(len(kwargs["data"]))})
+        for attempt in range(REPLAYS + 1):
+            try:
+                return await self._request_once(method, path, ok, kwargs)
+            except StorageError as error:
+                if not error.dropped or attempt == REPLAYS:
+                    raise
+                self.replays += 1
+        raise AssertionError("unreachable")
+
+    async def _request_once(self, method: str, path: str, ok: Iterable[int], kwargs: dict[str, Any]) -> Any:
         async with self._open(method, path, **kwargs) as resp:
             try:
                 payload = await asyncio.wait_for(resp.json(content_type=None), self.request_timeout)
@@ -135,10 +163,36 @@ class CouchClient:
             return False
 
     async def db_delete(self, db: str) -> None:
-        try:
-            await self.request("DELETE", _seg(db))
-        except NotFound:
-            pass
+        for attempt in range(DELETE_DB_TRIES):
+            try:
+                await self.request("DELETE", _seg(db))
+                break
+            except NotFound:
+                break
+            except Unavailable as error:
+                if (error.status or 0) < 500 or attempt == DELETE_DB_TRIES - 1:
+                    raise
+                await asyncio.sleep(0.1 * 2 ** attempt)
+        self._quorums.pop(db, None)
+
+    async def write_params(self, db: str, **params: str) -> dict[str, str]:
+        """Query parameters of a write to `db`, with the write quorum this client keeps."""
+        w = await self._quorum(db)
+        return {**params, "w": w} if w else params
+
+    async def _quorum(self, db: str) -> str | None:
+        if self.write_quorum == "default":
+            return None
+        if self.write_quorum != "all":
+            return self.write_quorum
+        if db not in self._quorums:
+            if len(self._quorums) >= KNOWN_QUORUMS:
+                self._quorums.clear()
+            info = await self.request("GET", _seg(db))
+            # PouchDB Server has no `cluster`: one copy, nothing to wait for
+            n = (info.get("cluster") or {}).get("n")
+            self._quorums[db] = str(n) if isinstance(n, int) and n > 1 else None
+        return self._quorums[db]
 
     # documents
     async def get(self, db: str, doc_id: str, **params: Any) -> JSON:
@@ -152,18 +206,29 @@ class CouchClient:
 
     async def put(self, db: str, doc: JSON) -> JSON:
         """Save a document; sets its new `_rev` on the dict and returns it."""
-        result = await self.request("PUT", _doc_path(db, doc["_id"]), body=doc)
+        try:
+            result = await self.request("PUT", _doc_path(db, doc["_id"]), params=await self.write_params(db),
+                                        body=doc)
+        except Conflict:
+            if "_rev" in doc:
+                raise
+            # a new document: a try whose answer was lost may have stored this very one
+            stored = await self.get_or_none(db, doc["_id"])
+            if stored is None or _content(stored) != _content(doc):
+                raise
+            result = {"rev": stored["_rev"]}
         doc["_rev"] = result["rev"]
         return doc
 
     async def delete(self, db: str, doc_id: str, rev: str) -> None:
-        await self.request("DELETE", _doc_path(db, doc_id), params={"rev": rev})
+        await self.request("DELETE", _doc_path(db, doc_id), params=await self.write_params(db, rev=rev))
 
     async def bulk_docs(self, db: str, docs: list[JSON]) -> list[JSON]:
         """`_bulk_docs`: one result per document, `{"id", "rev"}` or `{"id", "error", "reason"}`."""
         if not docs:
             return []
-        return await self.request("POST", f"{_seg(db)}/_bulk_docs", body={"docs": docs})
+        return await self.request("POST", f"{_seg(db)}/_bulk_docs", params=await self.write_params(db),
+                                  body={"docs": docs})
 
     async def all_docs(self, db: str, keys: list[str], *, include_docs: bool = True,
                        attachments: bool = False) -> list[JSON]:
@@ -200,17 +265,12 @@ class CouchClient:
         headers = {"Content-Type": content_type}
         if length is not None:
             headers["Content-Length"] = str(length)
-        async with self._open("PUT", f"{_doc_path(db, doc_id)}/{_seg(name)}", params={"rev": rev},
+        async with self._open("PUT", f"{_doc_path(db, doc_id)}/{_seg(name)}", params=await self.write_params(db, rev=rev),
                               data=data, headers=headers, settle=(length or 0) / STORE_RATE) as resp:
             payload = await _json_or_empty(resp)
             if resp.status in (200, 201, 202):
                 return payload["rev"]
             raise _error(resp.status, payload)
-
-
-    async def delete_attachment(self, db: str, doc_id: str, rev: str, name: str) -> str:
-        result = await self.request("DELETE", f"{_doc_path(db, doc_id)}/{_seg(name)}", params={"rev": rev})
-        return result["rev"]
 
 
 class _Stall:
@@ -253,6 +313,18 @@ class _Stall:
             yield chunk
 
 
+def _dropped(exc: BaseException) -> bool:
+    """A connection closed under a request (not a refused connect, not a timeout)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return False
+    return isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionResetError,
+                            BrokenPipeError))
+
+
+def _content(doc: JSON) -> JSON:
+    return {key: value for key, value in doc.items() if key not in ("_rev", "_attachments")}
+
+
 async def _slices(data: bytes, size: int) -> AsyncIterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start:start + size]
@@ -271,10 +343,11 @@ def _error(status: int, payload: Any) -> StorageError:
     error = payload.get("error") if isinstance(payload, dict) else None
     if status == 404:
         return NotFound(reason or "not_found")
-    if status == 409 or (status == 412 and error == "file_exists"):
+    # missing_stub: a cluster copy that lacks an attachment the document names: read again, as on a conflict
+    if status == 409 or (status == 412 and error in ("file_exists", "missing_stub")):
         return Conflict(reason or "conflict")
     if status in (401, 403):
         return Unavailable(f"CouchDB refused the service's credentials ({status})")
     if status >= 500:
-        return Unavailable(f"CouchDB failed ({status}: {error or 'unknown'})")
+        return Unavailable(f"CouchDB failed ({status}: {error or 'unknown'})", status=status)
     return StorageError(f"CouchDB answered {status}: {error or 'unknown'}: {reason or ''}".strip(), status=status)

@@ -2,9 +2,11 @@
 
 
 class StorageError(Exception):
-    def __init__(self, message: str = "storage error", *, status: int | None = None):
+    def __init__(self, message: str = "storage error", *, status: int | None = None, dropped: bool = False):
         super().__init__(message)
         self.status = status
+        # the connection closed before any answer came: the request may or may not have reached CouchDB
+        self.dropped = dropped
 
 
 class NotFound(StorageError):

@@ -22,7 +22,8 @@ from .paging import Page
 class Voicemail:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.couch = CouchClient(settings.couchdb_url, timeout=settings.couch_timeout)
+        self.couch = CouchClient(settings.couchdb_url, timeout=settings.couch_timeout,
+                                 write_quorum=settings.write_quorum)
         self.store = Store(self.couch)
         self.accounts = Accounts(self.store)
         self.boxes = Boxes(self.store, settings.page_size)

@@ -1,0 +1,160 @@
+"""A connection that closes under a request before any answer (CouchDB restarted, a node or a proxy went
+away, a pooled keep-alive connection the server had closed) is not an error the user sees: the client sends
+the request again on another connection. A write whose answer was lost may already be stored: sending it
+again must neither fail nor store it twice.
+
+Between the client and the real CouchDB sits a small HTTP proxy that drops chosen connections: before
+forwarding a request (it never reached CouchDB) or after (CouchDB applied it, the answer is lost)."""
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field, replace
+
+import aiohttp
+import pytest
+from aiohttp import web
+from yarl import URL
+
+from kazoo_vm.http.app import make_app
+from kazoo_vm.local_couch import free_port
+from kazoo_vm.storage import CouchClient
+from kazoo_vm.storage.dbnames import encoded, modb
+from kazoo_vm.voicemail.service import Voicemail
+from message_helpers import this_month
+from test_concurrency import all_docs
+
+
+@dataclass
+class Dropper:
+    """Which requests to drop: (method, path fragment, when) with when = "before" or "after" forwarding."""
+    rules: list[tuple[str, str, str]] = field(default_factory=list)
+    seen: list[tuple[str, str]] = field(default_factory=list)
+    dropped: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def drop(self, method: str, fragment: str, when: str) -> None:
+        self.rules.append((method, fragment, when))
+
+    def take(self, method: str, path: str) -> str | None:
+        for rule in self.rules:
+            if rule[0] == method and rule[1] in path:
+                self.rules.remove(rule)
+                self.dropped.append((method, path, rule[2]))
+                return rule[2]
+        return None
+
+
+@pytest.fixture
+async def proxy(couch_url):
+    """A proxy to the test CouchDB on a free port; yields (its URL with the same credentials, its Dropper)."""
+    target = URL(couch_url)
+    dropper = Dropper()
+    session = aiohttp.ClientSession(auto_decompress=False)
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        path = request.raw_path
+        dropper.seen.append((request.method, path))
+        when = dropper.take(request.method, path)
+        body = await request.read()
+        if when == "before":
+            request.transport.abort()
+            return web.Response()
+        headers = {name: value for name, value in request.headers.items()
+                   if name.lower() not in ("host", "content-length", "transfer-encoding", "connection")}
+        async with session.request(request.method, str(target.with_user(None).with_password(None)).rstrip("/")
+                                   + path, headers=headers, data=body, allow_redirects=False) as upstream:
+            payload = await upstream.read()
+            if when == "after":
+                request.transport.abort()
+                return web.Response()
+            answer = web.Response(status=upstream.status, body=payload)
+            answer.content_type = upstream.content_type
+            return answer
+
+    app = web.Application(client_max_size=1 << 30)
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield str(target.with_host("127.0.0.1").with_port(port)), dropper
+    await runner.cleanup()
+    await session.close()
+
+
+@pytest.fixture
+async def scratch_db(couch):
+    name = f"kazoo_vm_test_dropped_{secrets.token_hex(6)}"
+    await couch.db_create(name)
+    yield name
+    await couch.db_delete(name)
+
+
+async def test_a_read_whose_connection_drops_is_sent_again(proxy, scratch_db, couch):
+    url, dropper = proxy
+    await couch.put(scratch_db, {"_id": "doc", "value": 1})
+    client = CouchClient(url)
+    try:
+        dropper.drop("GET", "/doc", "before")
+        assert (await client.get(scratch_db, "doc"))["value"] == 1
+    finally:
+        await client.close()
+    assert [seen for seen in dropper.seen if seen[1].endswith("/doc")] == [("GET", f"/{scratch_db}/doc")] * 2
+
+
+async def test_a_new_document_stored_before_the_connection_dropped_is_not_a_conflict(proxy, scratch_db, couch):
+    url, dropper = proxy
+    client = CouchClient(url)
+    try:
+        dropper.drop("PUT", "/new-doc", "after")
+        saved = await client.put(scratch_db, {"_id": "new-doc", "value": 2})
+    finally:
+        await client.close()
+    stored = await couch.get(scratch_db, "new-doc")
+    assert saved["_rev"] == stored["_rev"] and stored["_rev"].startswith("1-")
+    assert [(method, when) for method, _, when in dropper.dropped] == [("PUT", "after")]
+
+
+@pytest.fixture
+async def proxied_api(service, settings, proxy, api):
+    """The test account's client on a second instance of the service that reaches CouchDB through the proxy."""
+    url, dropper = proxy
+    _, voicemail = service
+    other = Voicemail(replace(settings, port=free_port(), couchdb_url=url))
+    runner = web.AppRunner(make_app(other.settings, other), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", other.settings.port).start()
+    yield replace(api, base=f"http://127.0.0.1:{other.settings.port}"), dropper
+    await runner.cleanup()
+    voicemail.store.created_dbs |= other.store.created_dbs
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+async def test_a_message_is_stored_once_when_couchdb_drops_the_connection_of_its_write(proxied_api, couch, when):
+    api, dropper = proxied_api
+    box = await api.create_box()
+    dropper.drop("PUT", encoded(modb(api.account_id, *this_month())) + "/", when)  # the message's write
+    created = await api.put(f"/vmboxes/{box['id']}/messages", json={"data": {"caller_id_number": "6001"}})
+    assert created.status == 201, created.json
+    assert dropper.dropped, "the proxy dropped no write"
+    listed = await api.get(f"/vmboxes/{box['id']}/messages")
+    assert [message["media_id"] for message in listed.data] == [created.data["media_id"]]
+    db = modb(api.account_id, *this_month())
+    stored = await all_docs(couch, db)
+    assert list(stored) == [created.data["media_id"]]
+    assert stored[created.data["media_id"]]["_rev"].startswith("1-")
+
+
+async def test_a_folder_change_whose_answer_was_lost_is_applied_once(proxied_api, couch):
+    api, dropper = proxied_api
+    box = await api.create_box()
+    created = await api.put(f"/vmboxes/{box['id']}/messages", json={"data": {"caller_id_number": "6002"}})
+    assert created.status == 201
+    dropper.drop("POST", "/_bulk_docs", "after")
+    changed = await api.post(f"/vmboxes/{box['id']}/messages",
+                             json={"data": {"messages": [created.data["media_id"]], "folder": "saved"}})
+    assert changed.status == 200, changed.json
+    assert changed.data["succeeded"] == [created.data["media_id"]], json.dumps(changed.json)
+    assert [(method, when) for method, _, when in dropper.dropped] == [("POST", "after")]
+    fetched = await api.get(f"/vmboxes/{box['id']}/messages/{created.data['media_id']}")
+    assert fetched.data["folder"] == "saved"
