@@ -20,6 +20,9 @@ from ..storage.store import Store
 from .errors import FaultyRequest, Invalid
 
 CHUNK = 200
+# Apache CouchDB refuses a view `limit` above 268435456; a page is never larger than this, and a larger
+# page_size is served as pages of this size with next_start_key, as any client that pages expects.
+MAX_PAGE_SIZE = 1000
 
 
 @dataclass
@@ -90,7 +93,8 @@ class Page:
 
 
 def page_size_of(raw: str | None, default: int, *, strict: bool) -> int:
-    """Kazoo's rules: account listings fall back to the default, message listings refuse bad sizes."""
+    """Kazoo's rules: account listings fall back to the default, message listings refuse bad sizes.
+    A size above MAX_PAGE_SIZE is usable, and is served MAX_PAGE_SIZE at a time."""
     if raw is None:
         return default
     try:
@@ -103,7 +107,7 @@ def page_size_of(raw: str | None, default: int, *, strict: bool) -> int:
         if strict:
             raise FaultyRequest("page size must be at least 1")
         return default
-    return size
+    return min(size, MAX_PAGE_SIZE)
 
 
 async def collect(store: Store, segments: list[Segment], accept: Callable[[JSON], bool] | None,
