@@ -318,3 +318,17 @@ async def test_unreachable_server_is_unavailable():
     finally:
         await client.close()
     assert client.requests == 1
+
+
+async def test_databases_are_deleted_right_after_writes_and_view_queries(couch):
+    """Apache CouchDB 3 may answer 500 unknown_error to a DELETE while its indexer still closes the files:
+    cleanup (tests, `serve --ephemeral`) must still delete every database (docs/couchdb.md)."""
+    store = Store(couch)
+    names = [f"kazoo_vm_test_delete_{new_id()}" for _ in range(12)]
+    for name in names:
+        await store.create_db(name, MODB)
+        await couch.bulk_docs(name, [{"_id": f"doc-{n}", "pvt_type": "mailbox_message",
+                                      "metadata": {"timestamp": n}, "source_id": "box"} for n in range(20)])
+        await store.rows(name, MODB, "mailbox_messages", "listing_by_mailbox", limit=1)
+        await couch.db_delete(name)
+    assert [await couch.db_exists(name) for name in names] == [False] * len(names)
