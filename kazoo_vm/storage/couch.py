@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -76,6 +76,8 @@ class CouchClient:
         self._session = session
         self.requests = 0
         self.replays = 0
+        # called with (method, path) before every request is sent: for counting by kind (the benchmark)
+        self.listeners: list[Callable[[str, str], None]] = []
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -101,6 +103,8 @@ class CouchClient:
         stopped reading, so every chunk sent moves a deadline, and the headers end it. `settle` is the extra
         time CouchDB may take to store a large body before it answers."""
         self.requests += 1
+        for listener in self.listeners:
+            listener(method, path)
         if settle:
             seconds = self.request_timeout + settle
             kwargs["timeout"] = aiohttp.ClientTimeout(total=None, connect=self.request_timeout,
