@@ -159,12 +159,16 @@ class Mover:
         return [(db, source) for db, source in sources if source["_id"] not in result.failed]
 
     async def _delete_sources(self, sources: list[tuple[str, JSON]]) -> None:
-        """Remove the originals of stored copies; a changed revision is read again and deleted."""
-        by_db: dict[str, list[str]] = {}
+        """Remove the originals of stored copies, at the revision this move holds (one `_bulk_docs` per
+        database); one whose revision changed since is read again and deleted."""
+        by_db: dict[str, list[JSON]] = {}
         for db, source in sources:
-            by_db.setdefault(db, []).append(source["_id"])
-        for db, ids in by_db.items():
-            await message_bulk.update(self.store, db, ids, _delete)
+            by_db.setdefault(db, []).append(source)
+        for db, docs in by_db.items():
+            outcomes = await self.store.couch.bulk_docs(db, [_tombstone(doc) for doc in docs])
+            changed = [doc["_id"] for doc, outcome in zip(docs, outcomes) if outcome.get("error") == "conflict"]
+            if changed:
+                await message_bulk.update(self.store, db, changed, _delete)
 
     async def write(self, transfers: list[Transfer], result: message_bulk.BulkResult, *,
                      existing_ok: bool) -> list[Transfer]:
@@ -248,6 +252,11 @@ def _holds_copy(row: JSON, source: JSON) -> bool:
     copy = row.get("doc")
     has_audio = bool(source.get("_attachments") or source.get("pvt_attachments"))
     return copy is not None and (bool(copy.get("_attachments")) or not has_audio)
+
+
+def _tombstone(doc: JSON) -> JSON:
+    """What `_delete` leaves of a document, at the revision held."""
+    return {"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True}
 
 
 def _delete(doc: JSON) -> str | None:
