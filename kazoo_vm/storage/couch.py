@@ -84,8 +84,9 @@ class CouchClient:
         if self._session is None or self._session.closed:
             # PouchDB Server drops idle connections after 5 s: reusing one later fails the request
             connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=IDLE_SECONDS)
+            # no cookie jar: the service authenticates with basic auth, and a jar is looked through per request
             self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout,
-                                                  read_bufsize=READ_BUFFER)
+                                                  read_bufsize=READ_BUFFER, cookie_jar=aiohttp.DummyCookieJar())
         return self._session
 
     async def close(self) -> None:
