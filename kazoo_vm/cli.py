@@ -50,7 +50,10 @@ def serve(settings: Settings, host: str, port: int, *, reuse_port: bool = False)
 
 def serve_worker(index: int, settings: Settings, host: str, port: int) -> None:
     """One of `serve --workers N`, in a process of its own (workers.py)."""
+    from .workers import stop_with_parent
+
     _setup_logging(worker=index)
+    stop_with_parent()
     serve(settings, host, port, reuse_port=True)
 
 
@@ -311,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve" and args.ephemeral:
             serve_ephemeral(settings, args.host or settings.host, args.port or 0, args.fixtures)
         elif args.command == "serve" and args.workers > 1:
-            return serve_workers(settings, args.host or settings.host, args.port or settings.port, args.workers)
+            port = settings.port if args.port is None else args.port
+            return serve_workers(settings, args.host or settings.host, port, args.workers)
         elif args.command == "serve":
             serve(settings, args.host or settings.host, args.port or settings.port)
         elif args.command == "dev":

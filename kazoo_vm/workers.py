@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import wait
@@ -23,10 +25,24 @@ log = logging.getLogger("kazoo_vm.workers")
 START_GRACE_SECONDS = 5.0
 STOP_SECONDS = 15.0
 RESTART_PAUSE_SECONDS = 1.0
+PARENT_CHECK_SECONDS = 1.0
 
 
 class WorkersFailed(RuntimeError):
     pass
+
+
+def stop_with_parent() -> None:
+    """In a worker: SIGTERM to itself once its supervisor is gone (killed with SIGKILL, say), so that no
+    worker keeps serving the port on its own."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="kazoo-vm-parent-watch", daemon=True).start()
 
 
 class _Wakeup:
