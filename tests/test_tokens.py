@@ -102,7 +102,7 @@ async def test_a_token_reaches_its_account_and_those_below_only(tree, couch, set
     if kind == "parent on child":
         assert response.status == 200, response.body[:300]
         return
-    status, message = (401, "invalid credentials") if kind in INVALID else (403, "forbidden")
+    status, message = (401, "invalid_credentials") if kind in INVALID else (403, "forbidden")
     assert response.status == status, response.body[:300]
     assert response.headers["Content-Type"] == "application/json"
     body = response.json

@@ -113,7 +113,7 @@ async def test_client_id_that_is_taken_is_a_conflict(api, couch):
     before = await stored(couch, api, box["id"])
     response = await api.put("/vmboxes", json={"data": {"id": box["id"], "name": "Second", "mailbox": "999"}})
     assert response.status == 409, response.json
-    assert response.json["error"] == "409" and response.json["message"] == "conflicting documents"
+    assert response.json["error"] == "409" and response.json["message"] == "datastore_conflict"
     assert await stored(couch, api, box["id"]) == before
 
 
