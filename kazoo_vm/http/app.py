@@ -16,7 +16,7 @@ from ..storage import Conflict, StorageError, Unavailable
 from ..voicemail.errors import InvalidCredentials, VoicemailError
 from ..voicemail.service import Voicemail
 from . import api_auth, envelope, health, message_bulk, messages, openapi, tokens, vmboxes
-from .context import ACCOUNT, AUTH_ACCOUNT_ID, REQUEST_ID, SETTINGS, VOICEMAIL
+from .context import ACCOUNT, AUTH_ACCOUNT_ID, AUTH_TOKEN, REQUEST_ID, SETTINGS, VOICEMAIL
 
 log = logging.getLogger("kazoo_vm.http")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -112,6 +112,7 @@ async def account_auth(request: web.Request, handler) -> web.StreamResponse:
     token_account = tokens.verify(request.app[SETTINGS].secret, token) if token else None
     if token_account is None:
         raise InvalidCredentials()
+    request[AUTH_TOKEN] = token  # echoed in the envelope, as Crossbar does; never logged
     request[AUTH_ACCOUNT_ID] = token_account
     request[ACCOUNT] = await request.app[VOICEMAIL].accounts.authorize(token_account, account_id)
     return await handler(request)

@@ -13,7 +13,7 @@ def paged(request: web.Request, page: Page, items: list) -> web.Response:
     if request.query.get("paginate", "true") != "false":
         extra["page_size"] = len(items)
         if page.start is not None:
-            extra["start_key"] = request.query.get("start_key")
+            extra["start_key"] = page.start.encode()
         if page.next is not None:
             extra["next_start_key"] = page.next.encode()
     return envelope.success(request, items, extra=extra)
