@@ -15,7 +15,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from .errors import Conflict, NotFound, StorageError, Unavailable
+from .errors import DB_MISSING, Conflict, NotFound, StorageError, Unavailable, is_db_missing
 
 JSON = dict[str, Any]
 
@@ -138,6 +138,8 @@ class CouchClient:
             try:
                 return await self._request_once(method, path, ok, kwargs)
             except StorageError as error:
+                if error.dropped and body is not None and await self._database_missing(path):
+                    raise NotFound(DB_MISSING) from error
                 if error.dropped and replays < REPLAYS:
                     replays += 1
                     self.replays += 1
@@ -148,6 +150,22 @@ class CouchClient:
                     waits += 1
                 else:
                     raise
+
+    async def _database_missing(self, path: str) -> bool:
+        """Whether the database of `path` does not exist. CouchDB answers 404 to a request on a missing database
+        before it reads the request's body, and closes the connection: a body larger than the socket buffers
+        (`_all_docs` of 5,000 ids, `_bulk_docs` into a month not created yet) then cannot be sent, and the
+        answer is lost with the connection."""
+        db = path.split("/", 1)[0]
+        if not db or db.startswith("_") or db == path:
+            return False
+        try:
+            await self.request("GET", db)
+        except NotFound as error:
+            return is_db_missing(error)
+        except StorageError:
+            return False
+        return False
 
     async def _request_once(self, method: str, path: str, ok: Iterable[int], kwargs: dict[str, Any]) -> Any:
         async with self._open(method, path, **kwargs) as resp:
