@@ -16,6 +16,7 @@ from aiohttp import web
 from tqdm import tqdm
 from yarl import URL
 
+from . import __version__
 from .config import Settings
 from .local_couch import LocalCouch, LocalCouchError
 from .storage import StorageError, Unavailable
@@ -224,6 +225,7 @@ async def load_fixtures(settings: Settings, path: Path, account_id: str | None) 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="kazoo-vm", description="Kazoo's voicemail API served from CouchDB.")
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     cmd = commands.add_parser("serve", help="serve the API", description="Serve the API (installs missing "
