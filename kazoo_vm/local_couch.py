@@ -58,7 +58,7 @@ class LocalCouch:
     def __init__(self, *, host: str = "127.0.0.1", port: int | None = None, data_dir: Path | None = None):
         self.host = host
         self.port = port or free_port(host)
-        self.data_dir = data_dir
+        self.data_dir = Path(os.path.abspath(data_dir)) if data_dir else None  # PouchDB Server runs in it
         self.process: subprocess.Popen | None = None
         self._workdir: tempfile.TemporaryDirectory | None = None
 

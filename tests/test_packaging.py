@@ -12,7 +12,7 @@ import pytest
 
 import kazoo_vm
 from kazoo_vm import _data
-from kazoo_vm.local_couch import LocalCouchError, pouchdb_server
+from kazoo_vm.local_couch import LocalCouch, LocalCouchError, pouchdb_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,3 +89,11 @@ def test_a_pouchdb_server_variable_naming_nothing_is_an_error(no_pouchdb, monkey
     monkeypatch.setenv("KAZOO_VM_POUCHDB_SERVER", str(no_pouchdb / "nowhere"))
     with pytest.raises(LocalCouchError, match="KAZOO_VM_POUCHDB_SERVER"):
         pouchdb_server()
+
+
+def test_a_relative_data_folder_is_below_the_current_folder(tmp_path, monkeypatch):
+    """`kazoo-vm dev` keeps its data in var/couchdb of the current folder, though PouchDB Server runs in it."""
+    monkeypatch.chdir(tmp_path)
+    with LocalCouch(data_dir=Path("var") / "couchdb"):
+        pass
+    assert (tmp_path / "var" / "couchdb" / "data").is_dir()
