@@ -34,4 +34,4 @@ bench: setup $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(if $(BENCH_TARGET),--target $(BENCH_TARGET)) $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules var *.egg-info
+	rm -rf $(VENV) node_modules var *.egg-info build dist

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from .errors import DB_MISSING, Conflict, NotFound, StorageError, Unavailable, is_db_missing
+from .errors import MISSING_DB, Conflict, NotFound, StorageError, Unavailable
 
 JSON = dict[str, Any]
 
@@ -138,11 +138,11 @@ class CouchClient:
             try:
                 return await self._request_once(method, path, ok, kwargs)
             except StorageError as error:
-                if error.dropped and body is not None and await self._database_missing(path):
-                    raise NotFound(DB_MISSING) from error
                 if error.dropped and replays < REPLAYS:
                     replays += 1
                     self.replays += 1
+                    if body is not None:
+                        await self._raise_if_db_missing(path)
                 elif error.missing_stub and waits < len(STUB_WAITS):
                     # a cluster copy that was down has not caught up yet: CouchDB refuses the whole write
                     # until it has, which its internal replication does within seconds (docs/couchdb.md)
@@ -151,21 +151,15 @@ class CouchClient:
                 else:
                     raise
 
-    async def _database_missing(self, path: str) -> bool:
-        """Whether the database of `path` does not exist. CouchDB answers 404 to a request on a missing database
-        before it reads the request's body, and closes the connection: a body larger than the socket buffers
-        (`_all_docs` of 5,000 ids, `_bulk_docs` into a month not created yet) then cannot be sent, and the
-        answer is lost with the connection."""
+    async def _raise_if_db_missing(self, path: str) -> None:
+        """CouchDB answers a request to a database that does not exist before reading its body, and closes the
+        connection: a client still sending a large body gets a reset instead of the 404. Ask for that answer."""
         db = path.split("/", 1)[0]
-        if not db or db.startswith("_") or db == path:
-            return False
-        try:
-            await self.request("GET", db)
-        except NotFound as error:
-            return is_db_missing(error)
-        except StorageError:
-            return False
-        return False
+        if db and not db.startswith("_") and "/" in path:
+            try:
+                await self._request_once("GET", db, (200,), {"headers": dict(JSON_ACCEPT)})
+            except NotFound:
+                raise NotFound(MISSING_DB) from None
 
     async def _request_once(self, method: str, path: str, ok: Iterable[int], kwargs: dict[str, Any]) -> Any:
         async with self._open(method, path, **kwargs) as resp:

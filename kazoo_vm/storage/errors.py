@@ -24,8 +24,8 @@ class Unavailable(StorageError):
     """CouchDB cannot be reached, timed out, or failed on its side."""
 
 
-DB_MISSING = "Database does not exist."
-DB_MISSING_REASONS = {"no_db_file", DB_MISSING}
+MISSING_DB = "Database does not exist."
+DB_MISSING_REASONS = {"no_db_file", MISSING_DB}
 
 
 def is_db_missing(error: NotFound) -> bool:
