@@ -17,8 +17,8 @@ from pathlib import Path
 
 import aiohttp
 
-from kazoo_vm.local_couch import ROOT as PROJECT_ROOT
-from kazoo_vm.local_couch import LocalCouch
+from kazoo_vm.devtools.local_couch import ROOT as PROJECT_ROOT
+from kazoo_vm.devtools.local_couch import LocalCouch
 
 from . import report
 from .harness import Context, Direct, ROOT

@@ -59,7 +59,7 @@ def attachment(audio: bytes, timestamp: int, content_type: str = "audio/wav", na
 class Seeder:
     def __init__(self, couch_url: str):
         self.voicemail = Voicemail(Settings(couchdb_url=couch_url, couch_timeout=3600.0))
-        self.couch = self.voicemail.couch
+        self.couch = self.voicemail.store.client
         self.store = self.voicemail.store
         self.account_ids: list[str] = []
         self.scratch_dbs: list[str] = []

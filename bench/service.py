@@ -7,9 +7,8 @@ the environment, the INFO request log, no access log). The process holds nothing
 bound to 127.0.0.1) answers:
 
 - `GET /stats`: `{"requests": n, "kinds": {...}}`: the service's own count of CouchDB requests
-  (`voicemail.couch.requests`), and the same requests by kind ("GET modb document", "POST account _all_docs"...),
-  counted by a wrapper around the client's request method set on the instance here (a dictionary
-  increment per CouchDB request; no kazoo_vm code is changed);
+  (`voicemail.store.requests`), and the same requests by kind ("GET modb document", "POST account _all_docs"...),
+  counted by a hook on the CouchDB client (`CouchClient.request_hooks`: a dictionary increment per request);
 - `POST /migrate` `{"accounts": [...], "workers": n, "batch": n}`: runs the domain code of `kazoo-vm migrate`
   (migration_runner.plan + migrate) with the service's `Voicemail`, and answers its summary, the seconds it
   took and the CouchDB requests it made.
@@ -48,16 +47,7 @@ def kind(method: str, path: str) -> str:
 
 def count_kinds(voicemail: Voicemail) -> Counter:
     kinds: Counter = Counter()
-    couch = voicemail.couch
-    original = getattr(couch, "_open", None)
-    if original is None:  # the client changed: no breakdown, the total still comes from the client itself
-        return kinds
-
-    def counting_open(method: str, path: str, **kwargs):
-        kinds[kind(method, path)] += 1
-        return original(method, path, **kwargs)
-
-    couch._open = counting_open
+    voicemail.store.client.request_hooks.append(lambda method, path: kinds.update((kind(method, path),)))
     return kinds
 
 
@@ -67,20 +57,20 @@ def side_app(voicemail: Voicemail) -> web.Application:
 
     @routes.get("/stats")
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response({"requests": voicemail.couch.requests, "kinds": kinds})
+        return web.json_response({"requests": voicemail.store.requests, "kinds": kinds})
 
     @routes.post("/migrate")
     async def migrate(request: web.Request) -> web.Response:
         from kazoo_vm.voicemail import migration_runner
 
         body = await request.json()
-        before, kinds_before, started = voicemail.couch.requests, Counter(kinds), time.perf_counter()
+        before, kinds_before, started = voicemail.store.requests, Counter(kinds), time.perf_counter()
         work = await migration_runner.plan(voicemail, body["accounts"], None)
         run = await migration_runner.migrate(voicemail, work, workers=int(body.get("workers", 4)),
                                              batch=int(body.get("batch", 200)), dry_run=False,
                                              progress=lambda account, stats: None)
         return web.json_response({"seconds": time.perf_counter() - started,
-                                  "requests": voicemail.couch.requests - before,
+                                  "requests": voicemail.store.requests - before,
                                   "kinds": dict(sorted((kinds - kinds_before).items())),
                                   "summary": run.total.summary()})
 

@@ -139,6 +139,6 @@ async def listed(api: Api, box_id: str) -> dict[str, dict]:
 async def couch_requests(service, request) -> tuple[Any, int]:
     """The answer of an awaited API request and how many CouchDB requests the app made for it."""
     _, voicemail = service
-    before = voicemail.couch.requests
+    before = voicemail.store.requests
     response = await request
-    return response, voicemail.couch.requests - before
+    return response, voicemail.store.requests - before

@@ -69,7 +69,7 @@ async def world(service, http, settings, couch):
            "M2": (await create_message(api, second["id"]))["media_id"], "T": user["_id"], "TM": cdr["_id"],
            "OA": other.account_id, "OB": theirs["id"], "OM": (await create_message(other, theirs["id"]))["media_id"]}
     yield World(api, ids, other)
-    await delete_accounts(voicemail, couch, made)
+    await delete_accounts(couch, made)
 
 
 async def databases(couch, world: World, request_text: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from kazoo_vm.local_couch import free_port
+from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db, encoded
 
 

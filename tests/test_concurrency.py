@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from kazoo_vm.http.app import make_app
-from kazoo_vm.local_couch import free_port
+from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage import NotFound, is_db_missing
 from kazoo_vm.storage.dbnames import account_db, modb
 from kazoo_vm.voicemail.service import Voicemail
@@ -32,7 +32,6 @@ async def twin(service, settings, new_account):
     await web.TCPSite(runner, "127.0.0.1", other.settings.port).start()
     yield lambda api: replace(api, base=f"http://127.0.0.1:{other.settings.port}")
     await runner.cleanup()
-    voicemail.store.created_dbs |= other.store.created_dbs  # removed with the test's accounts
 
 
 def both(api, twin, count: int) -> list:

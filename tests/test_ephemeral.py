@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kazoo_vm.local_couch import free_port, port_in_use
+from kazoo_vm.devtools.local_couch import free_port, port_in_use
 from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db, modb, year_month
 from kazoo_vm.testing import Account, Client
 

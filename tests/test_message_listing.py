@@ -283,9 +283,9 @@ async def test_box_listing_counts_new_and_saved_messages_of_many_boxes(service, 
     async def requests_for_box_listing() -> int:
         counts = []
         for _ in range(2):  # the smaller of two: the account may be read once more when its cache expires
-            before = voicemail.couch.requests
+            before = voicemail.store.requests
             await listing(api, "/vmboxes", paginate="false")
-            counts.append(voicemail.couch.requests - before)
+            counts.append(voicemail.store.requests - before)
         return min(counts)
 
     few = await requests_for_box_listing()

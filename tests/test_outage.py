@@ -23,7 +23,7 @@ from conftest import SECRET, Api
 from kazoo_vm.config import Settings
 from kazoo_vm.http.app import make_app
 from kazoo_vm.http.tokens import issue
-from kazoo_vm.local_couch import LocalCouch, free_port
+from kazoo_vm.devtools.local_couch import LocalCouch, free_port
 from kazoo_vm.storage import CouchClient, Unavailable
 from kazoo_vm.voicemail.service import Voicemail
 from message_helpers import audio_bytes, kazoo_message, modb_of, multipart, times_this_month

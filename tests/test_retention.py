@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 
 from kazoo_vm.http.app import make_app
-from kazoo_vm.local_couch import free_port
+from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage.dbnames import gregorian_now
 from message_helpers import (assert_error, audio_bytes, create_message, gregorian, kazoo_message, store_doc,
                              stored, upload_message)

@@ -66,7 +66,7 @@ async def tree(service, http, settings, couch):
         boxes[owner.account_id] = (await owner.create_box())["id"]
         messages[owner.account_id] = await audio_message(owner, boxes[owner.account_id])
     yield Tree(parent, child, stranger, boxes, messages)
-    await delete_accounts(voicemail, couch, made)
+    await delete_accounts(couch, made)
 
 
 def target_and_token(tree: Tree, kind: str, secret: str) -> tuple[Api, str]:

@@ -53,10 +53,9 @@ async def download_zip(request: web.Request) -> web.StreamResponse:
         "Content-Disposition": f"attachment; filename={request[REQUEST_ID]}.zip"})
     await response.prepare(request)
     archive = ZipStream(response)
-    store = voicemail(request).store
     try:
         for audio in recordings:
-            await archive.add(audio.filename, audio.read(store, 0, audio.length - 1))
+            await archive.add(audio.filename, audio.read(0, audio.length - 1))
         await archive.close()
     except StorageError as failure:
         log.warning("zip stream broken: %s (request %s)", failure, request[REQUEST_ID])

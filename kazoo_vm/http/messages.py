@@ -134,7 +134,7 @@ async def download_audio(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     if audio.length and request.method != "HEAD":
         try:
-            async for chunk in audio.read(voicemail(request).store, first, last):
+            async for chunk in audio.read(first, last):
                 await response.write(chunk)
         except StorageError as failure:
             log.warning("audio stream broken: %s (request %s)", failure, request[REQUEST_ID])

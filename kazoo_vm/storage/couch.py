@@ -1,13 +1,13 @@
 """A small CouchDB client on aiohttp: documents, bulk docs, views, databases, attachments.
 
-It speaks only what Apache CouchDB 3 and PouchDB Server both do (design.md), and percent-encodes
+It speaks only what Apache CouchDB 3 and PouchDB Server both do (docs/couchdb.md), and percent-encodes
 every database name and document id so Kazoo's `account/xx/xx/...` names reach the right URL.
 """
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -76,6 +76,8 @@ class CouchClient:
         self._session = session
         self.requests = 0
         self.replays = 0
+        # called with (method, path) before every request: the benchmark counts requests by kind with it
+        self.request_hooks: list[Callable[[str, str], None]] = []
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -101,6 +103,8 @@ class CouchClient:
         stopped reading, so every chunk sent moves a deadline, and the headers end it. `settle` is the extra
         time CouchDB may take to store a large body before it answers."""
         self.requests += 1
+        for hook in self.request_hooks:
+            hook(method, path)
         if settle:
             seconds = self.request_timeout + settle
             kwargs["timeout"] = aiohttp.ClientTimeout(total=None, connect=self.request_timeout,
@@ -146,7 +150,16 @@ class CouchClient:
                 return payload
             raise _error(resp.status, payload)
 
+    async def server_info(self) -> JSON:
+        """`GET /`: raises a StorageError when CouchDB does not answer."""
+        return await self.request("GET", "")
+
     # databases
+    async def all_dbs(self) -> list[str]:
+        """`_all_dbs`: for tools only. The service never discovers databases this way: PouchDB Server strips
+        the `/` from the names it lists (docs/couchdb.md)."""
+        return await self.request("GET", "_all_dbs")
+
     async def db_exists(self, db: str) -> bool:
         try:
             await self.request("GET", _seg(db))
@@ -241,6 +254,11 @@ class CouchClient:
             params["attachments"] = "true"
         result = await self.request("POST", f"{_seg(db)}/_all_docs", params=params, body={"keys": keys})
         return result["rows"]
+
+    async def all_ids(self, db: str) -> list[str]:
+        """Every document id of a database (design documents included)."""
+        result = await self.request("GET", f"{_seg(db)}/_all_docs")
+        return [row["id"] for row in result["rows"]]
 
     async def view(self, db: str, design: str, view: str, **params: Any) -> JSON:
         path = f"{_seg(db)}/_design/{_seg(design)}/_view/{_seg(view)}"

@@ -11,13 +11,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..storage import JSON, Conflict, NotFound, Unavailable
+from ..storage import JSON, Conflict, NotFound
 from ..storage.dbnames import encoded, gregorian_now
 from ..storage.design_docs import ACCOUNT
 from ..storage.store import Store
 from . import filters, paging
 from .accounts import Account
-from .errors import AlreadyExists, BadIdentifier, Invalid
+from .errors import AlreadyExists, BadIdentifier, Invalid, StorageBusy
 from .ids import is_box_id, new_id
 from .mailbox_claims import MailboxClaims
 from .validation import schema, validate
@@ -105,10 +105,10 @@ class Boxes:
         behind each other for longer than that."""
         lock = self._locks[account.id]
         try:
-            async with asyncio.timeout(self.store.couch.request_timeout):
+            async with asyncio.timeout(self.store.timeout):
                 await lock.acquire()
         except TimeoutError:
-            raise Unavailable("the box writes before this one did not finish in time") from None
+            raise StorageBusy() from None
         try:
             yield
         finally:
@@ -119,7 +119,7 @@ class Boxes:
         if not is_box_id(box_id):
             raise BadIdentifier(box_id)
         try:
-            doc = await self.store.couch.get(account.db, box_id)
+            doc = await self.store.get(account.db, box_id)
         except NotFound:
             raise BadIdentifier(box_id) from None
         if not is_box(doc, account):
@@ -162,7 +162,7 @@ class Boxes:
     async def _save(self, account: Account, doc: JSON) -> None:
         """Store a box; a recent read of it is forgotten once the write is done."""
         try:
-            await self.store.couch.put(account.db, doc)
+            await self.store.put(account.db, doc)
         finally:
             self._recent.pop((account.id, doc["_id"]), None)
 

@@ -22,6 +22,7 @@ from ..storage.store import Store
 from . import message_bulk, message_docs
 from .accounts import Account
 from .boxes import Actor, Boxes
+from .errors import KeptChanging
 from .folders import FOLDERS, NEW
 from .ids import is_legacy_message_id, message_month, modb_id
 from .message_moves import Mover, Transfer
@@ -213,11 +214,11 @@ class LegacyMigration:
             # same for the later batches and for a rerun, or they would get another month, hence another id
             box["messages"] = kept
             try:
-                await self.store.couch.put(account.db, box)
+                await self.store.put(account.db, box)
             except Conflict:
                 continue
             return box
-        raise Conflict("the box kept changing during migration")
+        raise KeptChanging()
 
     async def resolve(self, account: Account, ids: list[str]) -> dict[str, str]:
         """The message id each legacy id (32 hex) became; ids that are not legacy map to themselves."""

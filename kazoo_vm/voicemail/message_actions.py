@@ -183,7 +183,7 @@ class MessageActions:
         for db, doc in docs:
             if doc["_id"] not in holders:
                 raise NotFoundError(f"message {doc['_id']} has no audio")
-            found[doc["_id"]] = audio_of(doc, box, account, *holders[doc["_id"]])
+            found[doc["_id"]] = audio_of(self.store, doc, box, account, *holders[doc["_id"]])
         return _unique_names([found[message_id] for message_id in ids])
 
 

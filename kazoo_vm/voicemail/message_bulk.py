@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..storage import JSON, NotFound, is_db_missing
+from ..storage import JSON
 from ..storage.store import Store
 from . import message_docs, retention
 from .accounts import Account
@@ -71,12 +71,7 @@ async def update_all(store: Store, grouped: dict[str, list[str]], change: Change
 
 async def fetch(store: Store, db: str, ids: list[str]) -> list[JSON]:
     """`_all_docs` rows with documents; a database that does not exist has none of them."""
-    try:
-        return await store.couch.all_docs(db, ids)
-    except NotFound as error:
-        if not is_db_missing(error):
-            raise
-        return [{"key": message_id} for message_id in ids]
+    return await store.many(db, ids)
 
 
 async def update(store: Store, db: str, ids: list[str], change: Change) -> BulkResult:
@@ -97,7 +92,7 @@ async def update(store: Store, db: str, ids: list[str], change: Change) -> BulkR
             else:
                 result.failed[doc["_id"]] = reason
         pending = []
-        for outcome in await store.couch.bulk_docs(db, docs):
+        for outcome in await store.write_many(db, docs):
             if "error" not in outcome:
                 result.succeeded.append(outcome["id"])
             elif outcome["error"] == "conflict":

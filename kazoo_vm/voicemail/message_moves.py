@@ -11,7 +11,6 @@ import copy
 from dataclasses import dataclass
 
 from ..storage import JSON
-from ..storage import attachments
 from ..storage.dbnames import encoded, gregorian_now, modb, year_month
 from ..storage.design_docs import MODB
 from ..storage.store import Store
@@ -132,7 +131,7 @@ class Mover:
                 source[MARK] = {"id": new_message_id(now), "box": target_box_id, "at": now}
                 to_mark.setdefault(db, []).append(source)
         for db, docs in to_mark.items():
-            for doc, outcome in zip(docs, await self.store.couch.bulk_docs(db, docs)):
+            for doc, outcome in zip(docs, await self.store.write_many(db, docs)):
                 if "error" in outcome:
                     result.failed[doc["_id"]] = outcome["error"]
                 else:
@@ -177,7 +176,7 @@ class Mover:
                 outcomes = [{"id": batch[0].target["_id"]} if outcome is None else {"error": outcome}]
             else:
                 await self._inline_audio(batch)
-                outcomes = await self.store.bulk_creating_db(batch[0].target_db, MODB,
+                outcomes = await self.store.write_many_creating_db(batch[0].target_db, MODB,
                                                              [transfer.target for transfer in batch])
             for transfer, outcome in zip(batch, outcomes):
                 transfer.target.pop("_attachments", None)
@@ -195,7 +194,7 @@ class Mover:
             if transfer.audio_db is not None and transfer.audio_stubs:
                 by_db.setdefault(transfer.audio_db, []).append(transfer)
         for db, group in by_db.items():
-            rows = await self.store.couch.all_docs(db, [t.audio["_id"] for t in group], attachments=True)
+            rows = await self.store.many(db, [t.audio["_id"] for t in group], with_attachments=True)
             for transfer, row in zip(group, rows):
                 stored = (row.get("doc") or {}).get("_attachments") or {}
                 transfer.target["_attachments"] = {
@@ -206,9 +205,9 @@ class Mover:
         """A large recording: the document first, then its audio streamed from the original. A copy left
         without audio by an interrupted move gets its audio now."""
         target_id = transfer.target["_id"]
-        outcome = (await self.store.bulk_creating_db(transfer.target_db, MODB, [transfer.target]))[0]
+        outcome = (await self.store.write_many_creating_db(transfer.target_db, MODB, [transfer.target]))[0]
         if outcome.get("error") == "conflict" and existing_ok:
-            stored = await self.store.couch.get(transfer.target_db, target_id)
+            stored = await self.store.get(transfer.target_db, target_id)
             rev, present = stored["_rev"], set(stored.get("_attachments") or {})
         elif "error" in outcome:
             return outcome["error"]
@@ -218,15 +217,15 @@ class Mover:
             if name in present:
                 continue
             length = int(stub.get("length") or 0)
-            chunks = attachments.read_range(self.store.couch, transfer.audio_db, transfer.audio["_id"], name, 0,
+            chunks = self.store.read_attachment(transfer.audio_db, transfer.audio["_id"], name, 0,
                                             length - 1)
             try:
-                rev = await self.store.couch.put_attachment(transfer.target_db, target_id, rev, name,
-                                                            stub.get("content_type", "application/octet-stream"),
-                                                            chunks, length=length)
+                rev = await self.store.put_attachment(transfer.target_db, target_id, rev, name,
+                                                      stub.get("content_type", "application/octet-stream"),
+                                                      chunks, length)
             except BaseException:
                 if not existing_ok:
-                    await self.store.couch.delete(transfer.target_db, target_id, rev)
+                    await self.store.delete(transfer.target_db, target_id, rev)
                 raise
         return None
 

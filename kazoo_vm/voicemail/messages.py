@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..storage import JSON, Conflict, NotFound
-from ..storage import attachments
 from ..storage.dbnames import gregorian_now
 from ..storage.design_docs import MODB
 from ..storage.store import Store
@@ -15,7 +14,7 @@ from . import folders, linked_audio, message_docs, retention
 from .accounts import Account
 from .audio import AudioFile, attachment_name, identify
 from .boxes import Actor
-from .errors import BadIdentifier, field_error
+from .errors import BadIdentifier, KeptChanging, field_error
 from .ids import is_legacy_message_id, message_month
 from .legacy_migration import LegacyMigration
 from .validation import validate
@@ -35,8 +34,11 @@ class Audio:
     length: int
     filename: str
 
-    def read(self, store: Store, start: int, end: int) -> AsyncIterator[bytes]:
-        return attachments.read_range(store.couch, self.db, self.doc_id, self.name, start, end)
+    store: Store = field(repr=False)
+
+    def read(self, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes start..end (inclusive) of the recording, streamed."""
+        return self.store.read_attachment(self.db, self.doc_id, self.name, start, end)
 
 
 class Messages:
@@ -75,7 +77,7 @@ class Messages:
         if message_month(message_id) is None:
             raise BadIdentifier(message_id)
         try:
-            doc = await self.store.couch.get(message_docs.db_of(account, message_id), message_id)
+            doc = await self.store.get(message_docs.db_of(account, message_id), message_id)
         except NotFound:
             raise BadIdentifier(message_id) from None
         if doc.get("pvt_type") != message_docs.TYPE or doc.get("pvt_account_id", account.id) != account.id:
@@ -100,7 +102,7 @@ class Messages:
             return doc
         folders.apply(doc, folders.NEW)
         try:
-            await self.store.couch.put(message_docs.db_of(account, doc["_id"]), doc)
+            await self.store.put(message_docs.db_of(account, doc["_id"]), doc)
         except Conflict:
             return await self._load_doc(account, doc["_id"])
         return doc
@@ -129,14 +131,14 @@ class Messages:
     async def _forget(self, db: str, doc: JSON) -> None:
         """Remove a message whose audio could not be stored, so no message is left half made."""
         try:
-            await self.store.couch.delete(db, doc["_id"], doc["_rev"])
+            await self.store.delete(db, doc["_id"], doc["_rev"])
         except (NotFound, Conflict):
             pass
 
     async def _put_audio(self, db: str, doc: JSON, audio: AudioFile) -> str:
         name = attachment_name(audio.content_type, audio.filename, gregorian_now())
-        return await attachments.put_file(self.store.couch, db, doc["_id"], doc["_rev"], name,
-                                          audio.content_type, audio.path, audio.size)
+        return await self.store.put_attachment(db, doc["_id"], doc["_rev"], name, audio.content_type, audio.path,
+                                               audio.size)
 
     async def upload(self, account: Account, box_id: str, message_id: str, audio: AudioFile) -> JSON:
         """PUT .../raw: the message's audio becomes the uploaded file, and its length the file's.
@@ -147,18 +149,18 @@ class Messages:
         db = message_docs.db_of(account, doc["_id"])
         await self._put_audio(db, doc, audio)
         for _ in range(SAVE_RETRIES):
-            stored = await self.store.couch.get(db, doc["_id"])
+            stored = await self.store.get(db, doc["_id"])
             newest = max(stored["_attachments"].items(), key=lambda item: item[1].get("revpos", 0))[0]
             stored["_attachments"] = {newest: stored["_attachments"][newest]}
             if duration is not None:
                 stored.setdefault("metadata", {})["length"] = duration
             stored["pvt_modified"] = gregorian_now()
             try:
-                await self.store.couch.put(db, stored)
+                await self.store.put(db, stored)
             except Conflict:
                 continue
             return self.present(stored)
-        raise Conflict("the message kept changing")
+        raise KeptChanging()
 
     def _check_changeable(self, doc: JSON) -> None:
         cutoff = self.cutoff()
@@ -178,11 +180,11 @@ class Messages:
             folders.apply(doc, folder, soft_delete=soft_delete)
             doc["pvt_modified"] = gregorian_now()
             try:
-                await self.store.couch.put(message_docs.db_of(account, doc["_id"]), doc)
+                await self.store.put(message_docs.db_of(account, doc["_id"]), doc)
             except Conflict:
                 continue
             return self.present(doc)
-        raise Conflict("the message kept changing")
+        raise KeptChanging()
 
     async def audio(self, account: Account, box_id: str, message_id: str) -> Audio:
         box, doc = await self.load(account, box_id, message_id, reading=True)
@@ -191,14 +193,14 @@ class Messages:
         holder = (await linked_audio.holders(self.store, account, [(db, doc)])).get(doc["_id"])
         if holder is None:
             raise BadIdentifier(message_id, cause=NO_AUDIO)
-        return audio_of(doc, box, account, *holder)
+        return audio_of(self.store, doc, box, account, *holder)
 
 
-def audio_of(doc: JSON, box: JSON, account: Account, db: str, holder: JSON) -> Audio:
+def audio_of(store: Store, doc: JSON, box: JSON, account: Account, db: str, holder: JSON) -> Audio:
     """The stream of a message's audio, kept in `holder` (the message itself or the document it links to)."""
     name, stub = next(iter(holder["_attachments"].items()))
     return Audio(db, holder["_id"], name, stub.get("content_type") or "application/octet-stream",
-                 int(stub.get("length") or 0), download_name(doc, box, account, name))
+                 int(stub.get("length") or 0), download_name(doc, box, account, name), store)
 
 
 def _check_timestamp(fields: JSON) -> None:

@@ -5,7 +5,7 @@ import asyncio
 from collections.abc import Mapping
 
 from ..config import Settings
-from ..storage import JSON, CouchClient
+from ..storage import JSON, StorageError
 from ..storage.design_docs import ACCOUNT
 from ..storage.store import Store
 from . import folders
@@ -22,9 +22,8 @@ from .paging import Page
 class Voicemail:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.couch = CouchClient(settings.couchdb_url, timeout=settings.couch_timeout,
-                                 write_quorum=settings.write_quorum)
-        self.store = Store(self.couch)
+        self.store = Store.connect(settings.couchdb_url, timeout=settings.couch_timeout,
+                                   write_quorum=settings.write_quorum)
         self.accounts = Accounts(self.store)
         self.boxes = Boxes(self.store, settings.page_size)
         self.mover = Mover(self.store)
@@ -38,8 +37,16 @@ class Voicemail:
         """Install missing or outdated design documents."""
         await self.accounts.install_design_docs()
 
+    async def reachable(self) -> bool:
+        """Whether storage answers (the health check)."""
+        try:
+            await self.store.ping()
+        except StorageError:
+            return False
+        return True
+
     async def close(self) -> None:
-        await self.couch.close()
+        await self.store.close()
 
     async def box_listing(self, account: Account, query: Mapping[str, str]) -> Page:
         """GET /vmboxes: each box's `messages` = legacy + new + saved, and `folders` for boxes with messages."""

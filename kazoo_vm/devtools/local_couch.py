@@ -10,7 +10,17 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+
+
+def project_root() -> Path:
+    """The checkout the package runs from (where `make setup` puts node_modules/), else the working directory."""
+    for folder in Path(__file__).resolve().parents:
+        if (folder / "package.json").is_file():
+            return folder
+    return Path.cwd()
+
+
+ROOT = project_root()
 BINARY = ROOT / "node_modules" / ".bin" / "pouchdb-server"
 
 
