@@ -27,7 +27,7 @@ from ..storage import JSON, Conflict
 from ..storage.dbnames import encoded, gregorian_now
 from ..voicemail.accounts import Account
 from ..voicemail.audio import AudioFile, probe
-from ..voicemail.boxes import Actor
+from ..voicemail.actor import Actor
 from ..voicemail.errors import VoicemailError
 from ..voicemail.ids import is_box_id, new_id
 from ..voicemail.service import Voicemail

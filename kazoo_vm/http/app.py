@@ -15,8 +15,9 @@ from ..config import Settings
 from ..storage import Conflict, StorageError, Unavailable
 from ..voicemail.errors import InvalidCredentials, VoicemailError
 from ..voicemail.service import Voicemail
-from . import api_auth, envelope, health, message_bulk, messages, openapi, tokens, vmboxes
-from .context import ACCOUNT, AUTH_ACCOUNT_ID, REQUEST_ID, SETTINGS, VOICEMAIL
+from . import envelope, openapi, tokens
+from .routes import ROUTES
+from .context import AUTH_ACCOUNT_ID, AUTHORIZED_ACCOUNT, REQUEST_ID, SETTINGS, VOICEMAIL
 
 log = logging.getLogger("kazoo_vm.http")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -113,7 +114,7 @@ async def account_auth(request: web.Request, handler) -> web.StreamResponse:
     if token_account is None:
         raise InvalidCredentials()
     request[AUTH_ACCOUNT_ID] = token_account
-    request[ACCOUNT] = await request.app[VOICEMAIL].accounts.authorize(token_account, account_id)
+    request[AUTHORIZED_ACCOUNT] = await request.app[VOICEMAIL].accounts.authorize(token_account, account_id)
     return await handler(request)
 
 
@@ -124,8 +125,7 @@ def make_app(settings: Settings, voicemail: Voicemail | None = None) -> web.Appl
     app.on_response_prepare.append(common_headers)
     app[VOICEMAIL] = voicemail or Voicemail(settings)
     app[openapi.DOCUMENT] = {}
-    for module in (health, api_auth, openapi, message_bulk, messages, vmboxes):
-        app.router.add_routes(module.routes)
+    app.router.add_routes(ROUTES)
 
     async def lifecycle(app: web.Application):
         try:

@@ -7,10 +7,6 @@ from . import envelope
 from .context import voicemail
 from .openapi import describe, ref
 
-routes = web.RouteTableDef()
-
-
-@routes.get("/v2/health")
 @describe("Whether the service reaches CouchDB", data=ref("Health"), answers={503: "Unhealthy"}, auth=False,
           storage=False)
 async def health(request: web.Request) -> web.Response:

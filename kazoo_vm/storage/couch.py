@@ -293,7 +293,7 @@ class CouchClient:
 
 class _Stall:
     """Moves a request's deadline each time a chunk of its body is taken to be sent."""
-    CHUNK = 64 * 1024
+    PROGRESS_BYTES = 64 * 1024
 
     def __init__(self, deadline: asyncio.Timeout, seconds: float, settle: float = 0.0, length: str | None = None):
         self.deadline = deadline
@@ -319,9 +319,9 @@ class _Stall:
 
     def watch(self, data: Any) -> Any:
         """The body to send: small ones as they are, others as chunks that each move the deadline."""
-        if data is None or (isinstance(data, (bytes, str)) and len(data) <= self.CHUNK):
+        if data is None or (isinstance(data, (bytes, str)) and len(data) <= self.PROGRESS_BYTES):
             return data
-        return self._chunks(_slices(data.encode() if isinstance(data, str) else data, self.CHUNK)
+        return self._chunks(_slices(data.encode() if isinstance(data, str) else data, self.PROGRESS_BYTES)
                             if isinstance(data, (bytes, str)) else data)
 
     async def _chunks(self, source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

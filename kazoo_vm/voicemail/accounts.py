@@ -14,6 +14,7 @@ from .errors import BadIdentifier, Forbidden, InvalidCredentials
 from .ids import new_id
 
 CACHE_SECONDS = 5.0
+CACHE_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class Accounts:
         if doc.get("pvt_type") != "account" or doc.get("pvt_deleted"):
             raise BadIdentifier(account_id)
         account = Account.from_doc(doc)
+        if len(self._cache) >= CACHE_LIMIT:
+            self._cache.clear()
         self._cache[account_id] = (time.monotonic() + CACHE_SECONDS, account)
         return account
 

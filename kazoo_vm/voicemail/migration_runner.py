@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..storage.design_docs import ACCOUNT
 from .accounts import Account
-from .boxes import Actor
+from .actor import Actor
 from .errors import BadIdentifier
 from .legacy_migration import Stats
 from .service import Voicemail
