@@ -84,7 +84,7 @@ async def mixed_ids(service, couch, api: Api, new_account, box: dict, valid: lis
 
 
 def bulk_result(response) -> tuple[list[str], dict[str, str]]:
-    """The 200 answer of a bulk request in design.md's shape; (succeeded, {id: reason})."""
+    """The 200 answer of a bulk request in the shape of docs/differences.md; (succeeded, {id: reason})."""
     assert response.status == 200, response.json
     data = response.data
     assert set(data) == {"succeeded", "suceeded", "failed"}, data

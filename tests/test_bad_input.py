@@ -1,4 +1,4 @@
-"""Bad input (design.md, quality bars): every bad request gets a 4xx Crossbar error in JSON, and no document
+"""Bad input (docs/architecture.md, promises): every bad request gets a 4xx Crossbar error in JSON, and no document
 in CouchDB changes. The catalogue below is sent to one account whose databases are read whole
 (`_all_docs?include_docs=true`) before and after each request, along with the other account's."""
 from __future__ import annotations

@@ -11,6 +11,8 @@ import pytest
 from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db, encoded
 
+pytestmark = pytest.mark.slow
+
 
 def run(*args: str, couch_url: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "KAZOO_VM_COUCHDB_URL": couch_url}

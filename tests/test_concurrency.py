@@ -1,4 +1,4 @@
-"""Concurrency (design.md, quality bars): simultaneous writes lose nothing and never leave a message twice.
+"""Concurrency (docs/architecture.md, promises): simultaneous writes lose nothing and never leave a message twice.
 
 Requests go to two instances of the service on the same CouchDB (as a deployment with several processes
 has them), so what keeps them apart is CouchDB's revisions, not a lock inside one process.

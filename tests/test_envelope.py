@@ -1,4 +1,4 @@
-"""Crossbar's envelope and errors on every answer, CORS, body handling (reference §5, clients §1.1)."""
+"""Crossbar's envelope and errors on every answer, CORS, body handling (docs/kazoo-behaviour.md §5)."""
 from __future__ import annotations
 
 import re

@@ -16,6 +16,8 @@ from kazoo_vm.http.tokens import issue
 from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db, gregorian_now, modb, months_between, year_month
 from kazoo_vm.devtools import fixtures as fixtures_loader
 
+pytestmark = pytest.mark.slow
+
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
 AUDIO = FIXTURES / "audio"
 DAY = 86400

@@ -1,5 +1,5 @@
 """Message listings across monthly databases: order, pages filled across months with filtered items,
-opaque start keys, time windows, filters, and the per-box counts of GET /vmboxes (§5.4, §6.1, §6.6-§6.8)."""
+opaque start keys, time windows, filters, and the per-box counts of GET /vmboxes (docs/kazoo-behaviour.md §5.4, §6.1, §6.6-§6.8)."""
 from __future__ import annotations
 
 import asyncio

@@ -17,6 +17,8 @@ from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db, gregorian_now
 from legacy_helpers import (DAY, MISSING, LegacyData, assert_migrated, failed_entry, legacy_message,
                             migrated_copies, mp3_message, recent, revisions, write_half_migrated)
 
+pytestmark = pytest.mark.slow
+
 COMMAND = [sys.executable, "-m", "kazoo_vm", "migrate"]
 
 

@@ -1,4 +1,4 @@
-"""Retention (reference §7): messages older than the window are shown as deleted with
+"""Retention (docs/kazoo-behaviour.md §7): messages older than the window are shown as deleted with
 `retention: "enforced"`, and no change to them is allowed."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Secrets (design.md): CouchDB credentials, tokens, API keys and PINs never appear in a response body, a
+"""Secrets (docs/architecture.md, promises): CouchDB credentials, tokens, API keys and PINs never appear in a response body, a
 header, an error message or a log line.
 
 The app under test reaches CouchDB with `user:password@` in its URL, through a small proxy that lets only
@@ -93,7 +93,7 @@ class Seen:
 
 
 def is_box_answer(method: str, url: str, response: Response) -> bool:
-    """A box as the API returns it, PIN included (design.md: the portals edit it): a box created, or any
+    """A box as the API returns it, PIN included (docs/architecture.md: the portals edit it): a box created, or any
     request on one box that succeeded."""
     path = URL(url).path
     return response.status < 400 and ((method == "PUT" and path.endswith("/vmboxes"))

@@ -11,11 +11,14 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from yarl import URL
 
 from kazoo_vm.devtools.local_couch import port_in_use
 from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db, modb
 from test_ephemeral import processes_under
+
+pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
 

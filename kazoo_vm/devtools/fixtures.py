@@ -160,7 +160,7 @@ async def load(voicemail: Voicemail, fixtures: Fixtures, account: Account) -> Lo
         box_id = loaded.boxes.get(fixture.data["box"], fixture.data["box"])
         with _blame(fixture):
             audio = await _audio(fixtures, fixture, fixture.data)
-            metadata = await voicemail.messages.create(account, box_id, fields, ACTOR, audio)
+            metadata = await voicemail.message.create(account, box_id, fields, ACTOR, audio)
         loaded.messages[fixture.name] = metadata["media_id"]
     return loaded
 

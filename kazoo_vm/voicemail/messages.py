@@ -8,14 +8,14 @@ from typing import Any
 
 from ..storage.design_docs import ACCOUNT
 from ..storage.store import Store
-from . import bulk_writes, folders, linked_audio, message_docs
+from . import bulk_writes, folders, linked_audio, message_docs, retention
 from .accounts import Account
 from .boxes import Boxes
 from .errors import NotFoundError
 from .inputs import ListingQuery, MessageChange
 from .legacy_migration import LegacyMigration
 from .lifecycle import Kind, MessageLifecycle
-from .message import Audio, Message, audio_of
+from .message import Audio, audio_of
 from .message_listing import MessageListing
 from .message_moves import Mover
 from .paging import Page
@@ -23,15 +23,18 @@ from .values import JSON
 
 
 class Messages:
-    def __init__(self, store: Store, boxes: Boxes, legacy: LegacyMigration, mover: Mover, message: Message,
-                 listing: MessageListing, lifecycle: MessageLifecycle):
+    def __init__(self, store: Store, boxes: Boxes, legacy: LegacyMigration, mover: Mover,
+                 lifecycle: MessageLifecycle, *, page_size: int, retention_days: int):
         self.store = store
         self.boxes = boxes
         self.legacy = legacy
         self.mover = mover
-        self.message = message
-        self.listing = listing
         self.lifecycle = lifecycle
+        self.retention_days = retention_days
+        self.listing = MessageListing(store, page_size, retention_days)
+
+    def cutoff(self) -> int:
+        return retention.cutoff(self.retention_days)
 
     # listings
     async def list_box(self, account: Account, box_id: str, query: ListingQuery) -> tuple[Page, list[JSON]]:
@@ -54,13 +57,17 @@ class Messages:
             await self.legacy.box_for_messages(account, row["id"])
         return await self.listing.account(account, query)
 
+    async def folder_counts(self, account: Account) -> dict[str, dict[str, int]]:
+        """Per box, its new, saved and deleted messages in the retention window."""
+        return await self.listing.folder_counts(account)
+
     # changes
     async def change(self, account: Account, box_id: str, ids: list[str], change: MessageChange) -> JSON:
         """POST /vmboxes/{box}/messages: folder change, move (one target box) or copy (several)."""
         box = await self.boxes.load(account, box_id)
         boxes = [] if change.targets is None else await self.boxes.load_all(account, change.targets)
         ids = await self._current_ids(account, box, ids)
-        cutoff = self.message.cutoff()
+        cutoff = self.cutoff()
         if change.targets is None:
             result = await self._change_folder(account, box_id, ids, folders.chosen(change.folder), soft_delete=False)
         elif isinstance(change.targets, tuple):
@@ -92,7 +99,7 @@ class Messages:
     async def _change_folder(self, account: Account, box_id: str, ids: list[str], folder: str, *,
                              soft_delete: bool) -> bulk_writes.BulkResult:
         grouped, failed = bulk_writes.by_database(account, ids)
-        cutoff = self.message.cutoff()
+        cutoff = self.cutoff()
 
         def change(doc: JSON) -> str | None:
             reason = bulk_writes.refusal(doc, account, box_id, cutoff)

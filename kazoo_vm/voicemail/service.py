@@ -15,7 +15,6 @@ from .inputs import ListingQuery
 from .legacy_migration import LegacyMigration
 from .lifecycle import MessageLifecycle
 from .message import Message
-from .message_listing import MessageListing
 from .message_moves import Mover
 from .messages import Messages
 from .paging import Page
@@ -34,9 +33,8 @@ class Voicemail:
         self.legacy = LegacyMigration(self.store, self.boxes, self.mover)
         self.message = Message(self.store, self.boxes, self.legacy, self.mover, self.lifecycle,
                                settings.retention_days)
-        self.listing = MessageListing(self.store, settings.page_size, settings.retention_days)
-        self.messages = Messages(self.store, self.boxes, self.legacy, self.mover, self.message, self.listing,
-                                 self.lifecycle)
+        self.messages = Messages(self.store, self.boxes, self.legacy, self.mover, self.lifecycle,
+                                 page_size=settings.page_size, retention_days=settings.retention_days)
 
     async def start(self) -> None:
         """Install missing or outdated design documents."""
@@ -56,7 +54,7 @@ class Voicemail:
     async def box_listing(self, account: Account, query: ListingQuery) -> Page:
         """GET /vmboxes: each box's `messages` = legacy + new + saved, and `folders` for boxes with messages."""
         page, counts = await asyncio.gather(self.boxes.listing(account, query),
-                                            self.listing.folder_counts(account))
+                                            self.messages.folder_counts(account))
         for row in page.rows:
             found = counts.get(row["id"])
             if found is not None:
