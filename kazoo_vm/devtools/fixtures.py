@@ -31,6 +31,7 @@ from ..voicemail.actor import Actor
 from ..voicemail.errors import VoicemailError
 from ..voicemail.ids import is_box_id, new_id
 from ..voicemail.service import Voicemail
+from ..voicemail.values import is_whole_number
 
 KINDS = ("boxes", "messages", "legacy")
 LOADER_KEYS = ("box", "audio", "content_type", "age")
@@ -126,7 +127,7 @@ def _audio_path(root: Path, fixture: Fixture, spec: JSON) -> Path | None:
 def _timestamp(fixture: Fixture, spec: JSON, now: int) -> int | None:
     age, timestamp = spec.get("age"), spec.get("timestamp")
     for key, value in (("age", age), ("timestamp", timestamp)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        if value is not None and (not is_whole_number(value) or value < 0):
             raise FixtureError(fixture.file, f"`{key}` must be a whole number of seconds")
     if age is not None:
         return now - age
