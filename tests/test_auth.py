@@ -37,7 +37,7 @@ async def test_api_key_gives_a_token_for_the_account(api):
 @pytest.mark.parametrize("api_key", ["wrong", "0" * 64])
 async def test_wrong_api_key_is_401(api, api_key):
     response = await api_auth(api, {"data": {"api_key": api_key}})
-    assert_error(response, 401, "invalid credentials")
+    assert_error(response, 401, "invalid_credentials")
     assert response.json["auth_token"] == ""
 
 
@@ -52,7 +52,7 @@ async def test_missing_api_key_is_400(api, body):
 async def test_a_deleted_accounts_api_key_is_refused(api, couch):
     doc = await couch.get("accounts", api.account_id)
     await couch.put("accounts", {**doc, "pvt_deleted": True})
-    assert_error(await api_auth(api, {"data": {"api_key": api.api_key}}), 401, "invalid credentials")
+    assert_error(await api_auth(api, {"data": {"api_key": api.api_key}}), 401, "invalid_credentials")
 
 
 # --- tokens on /v2/accounts/... ---------------------------------------------------------------------------
@@ -93,7 +93,7 @@ async def test_invalid_tokens_are_401(api, settings, couch, kind, where):
     else:
         query = f"?auth_token={token}" if token else ""
         response = await api.put(f"/vmboxes{query}", json={"data": {"name": "X", "mailbox": "1"}}, token=None)
-    assert_error(response, 401, "invalid credentials")
+    assert_error(response, 401, "invalid_credentials")
     assert response.data == {"message": "invalid credentials"}
     assert (await api.get("/vmboxes")).data == []
 

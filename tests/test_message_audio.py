@@ -203,8 +203,8 @@ async def test_download_with_the_token_in_the_query_string(api):
     path = raw_path(box, created["media_id"])
     response = await api.get(f"{path}?auth_token={api.token}&folder=saved", token=None)
     assert response.status == 200 and response.body == audio_bytes("mp3")
-    assert_error(await api.get(path, token=None), 401, "invalid credentials")
-    assert_error(await api.get(f"{path}?auth_token=forged", token=None), 401, "invalid credentials")
+    assert_error(await api.get(path, token=None), 401, "invalid_credentials")
+    assert_error(await api.get(f"{path}?auth_token=forged", token=None), 401, "invalid_credentials")
 
 
 async def test_download_of_a_message_without_folder_gives_it_new(api, couch):

@@ -42,13 +42,18 @@ async def listing(api, path: str, **query):
 
 
 async def all_pages(api, path: str, **query) -> list[list]:
-    """Follow next_start_key to the end; every page echoes the start key it was given."""
+    """Follow next_start_key to the end; every page echoes the start key it was given, and the first page,
+    asked without one, carries the key it started at, which lists it again."""
     pages, start_key = [], None
     while True:
         response = await listing(api, path, **query, **({"start_key": start_key} if start_key else {}))
         body = response.json
         assert body["page_size"] == len(body["data"])
-        assert body.get("start_key") == start_key
+        assert body["start_key"] == start_key or (start_key is None and body["start_key"])
+        if start_key is None:
+            again = (await listing(api, path, **query, start_key=body["start_key"])).json
+            assert (again["data"], again["start_key"], again.get("next_start_key")) == \
+                (body["data"], body["start_key"], body.get("next_start_key"))
         pages.append(body["data"])
         start_key = body.get("next_start_key")
         if start_key is None:

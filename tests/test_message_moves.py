@@ -318,7 +318,7 @@ async def test_a_move_to_another_box_under_way_is_a_conflict_and_changes_nothing
         assert await bulk(api, box, [message_id], target["id"]) == ([], {message_id: "conflict"})
     else:
         response = await api.post(f"{messages_path(box)}/{message_id}", json={"data": {"source_id": target["id"]}})
-        assert_error(response, 409, "conflicting documents")
+        assert_error(response, 409, "datastore_conflict")
     assert (await stored_docs(couch, api, [message_id]))[message_id] == original
     assert await assert_once(api, [box, target, busy], "call-d") == message_id
 

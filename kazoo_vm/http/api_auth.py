@@ -5,7 +5,7 @@ from aiohttp import web
 
 from ..voicemail.errors import Invalid, InvalidCredentials
 from . import bodies, envelope, tokens
-from .context import ISSUED_TOKEN, settings, voicemail
+from .context import AUTH_TOKEN, settings, voicemail
 from .openapi import Body, describe, ref
 
 MAX_API_KEY = 256
@@ -20,6 +20,6 @@ async def api_auth(request: web.Request) -> web.Response:
         raise InvalidCredentials()
     account = await voicemail(request).accounts.by_api_key(api_key)
     token = tokens.issue(settings(request).secret, account.id, settings(request).token_ttl)
-    request[ISSUED_TOKEN] = token
+    request[AUTH_TOKEN] = token
     return envelope.success(request, {"account_id": account.id, "account_name": account.name,
                                       "realm": account.realm}, status=201)

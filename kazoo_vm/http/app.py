@@ -16,8 +16,8 @@ from ..storage import Conflict, StorageError, Unavailable
 from ..voicemail.errors import InvalidCredentials, VoicemailError
 from ..voicemail.service import Voicemail
 from . import envelope, openapi, tokens
+from .context import AUTH_ACCOUNT_ID, AUTH_TOKEN, AUTHORIZED_ACCOUNT, REQUEST_ID, SETTINGS, VOICEMAIL
 from .routes import ROUTES
-from .context import AUTH_ACCOUNT_ID, AUTHORIZED_ACCOUNT, REQUEST_ID, SETTINGS, VOICEMAIL
 
 log = logging.getLogger("kazoo_vm.http")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -113,6 +113,7 @@ async def account_auth(request: web.Request, handler) -> web.StreamResponse:
     token_account = tokens.verify(request.app[SETTINGS].secret, token) if token else None
     if token_account is None:
         raise InvalidCredentials()
+    request[AUTH_TOKEN] = token  # echoed in the envelope, as Crossbar does; never logged
     request[AUTH_ACCOUNT_ID] = token_account
     request[AUTHORIZED_ACCOUNT] = await request.app[VOICEMAIL].accounts.authorize(token_account, account_id)
     return await handler(request)

@@ -13,7 +13,7 @@ SETTINGS = web.AppKey("settings", Settings)
 REQUEST_ID = web.RequestKey("request_id", str)
 AUTHORIZED_ACCOUNT = web.RequestKey("account", Account)
 AUTH_ACCOUNT_ID = web.RequestKey("auth_account_id", str)
-ISSUED_TOKEN = web.RequestKey("issued_token", str)
+AUTH_TOKEN = web.RequestKey("auth_token", str)  # the token the request authenticated with (or was issued)
 
 
 def voicemail(request: web.Request) -> Voicemail:

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import __version__
-from .context import ISSUED_TOKEN, REQUEST_ID
+from .context import AUTH_TOKEN, REQUEST_ID
 
 CONTENT_TYPE = "application/json"
 NODE = hashlib.md5(f"kazoo-vm@{socket.gethostname()}".encode()).hexdigest()
@@ -38,7 +38,7 @@ def _revision(data: Any, revision: str | None) -> str:
 
 def json_response(request: web.Request, body: dict[str, Any], status: int,
                   headers: dict[str, str] | None = None) -> web.Response:
-    base = {"auth_token": request.get(ISSUED_TOKEN, ""), "request_id": request[REQUEST_ID],
+    base = {"auth_token": request.get(AUTH_TOKEN, ""), "request_id": request[REQUEST_ID],
             "node": NODE, "version": VERSION, "timestamp": _now()}
     return web.Response(body=dumps({**base, **body}), status=status,
                         headers={"Content-Type": CONTENT_TYPE, **(headers or {})})

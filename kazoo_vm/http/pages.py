@@ -14,7 +14,7 @@ def paged(request: web.Request, query: ListingQuery, page: Page, items: list) ->
     if query.paginate:
         extra["page_size"] = len(items)
         if page.start is not None:
-            extra["start_key"] = query.start_key
+            extra["start_key"] = page.start.encode()
         if page.next is not None:
             extra["next_start_key"] = page.next.encode()
     return envelope.success(request, items, extra=extra)

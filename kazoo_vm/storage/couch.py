@@ -27,6 +27,7 @@ JSON_ACCEPT = {"Accept": "application/json"}
 DELETE_DB_TRIES = 8
 KNOWN_QUORUMS = 10_000
 REPLAYS = 1
+STUB_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)  # 12.75 s in all
 READ_BUFFER = 1024 * 1024
 IDLE_SECONDS = 4.0
 # After a large attachment is sent, CouchDB needs time to store it before it answers (PouchDB Server
@@ -131,14 +132,21 @@ class CouchClient:
         if body is not None:
             kwargs["data"] = json.dumps(body, separators=(",", ":")).encode()
             kwargs["headers"].update({"Content-Type": "application/json", "Content-Length": str(len(kwargs["data"]))})
-        for attempt in range(REPLAYS + 1):
+        replays, waits = 0, 0
+        while True:
             try:
                 return await self._request_once(method, path, ok, kwargs)
             except StorageError as error:
-                if not error.dropped or attempt == REPLAYS:
+                if error.dropped and replays < REPLAYS:
+                    replays += 1
+                    self.replays += 1
+                elif error.missing_stub and waits < len(STUB_WAITS):
+                    # a cluster copy that was down has not caught up yet: CouchDB refuses the whole write
+                    # until it has, which its internal replication does within seconds (docs/couchdb.md)
+                    await asyncio.sleep(STUB_WAITS[waits])
+                    waits += 1
+                else:
                     raise
-                self.replays += 1
-        raise AssertionError("unreachable")
 
     async def _request_once(self, method: str, path: str, ok: Iterable[int], kwargs: dict[str, Any]) -> Any:
         async with self._open(method, path, **kwargs) as resp:
@@ -361,9 +369,10 @@ def _error(status: int, payload: Any) -> StorageError:
     error = payload.get("error") if isinstance(payload, dict) else None
     if status == 404:
         return NotFound(reason or "not_found")
-    # missing_stub: a cluster copy that lacks an attachment the document names: read again, as on a conflict
-    if status == 409 or (status == 412 and error in ("file_exists", "missing_stub")):
+    if status == 409 or (status == 412 and error == "file_exists"):
         return Conflict(reason or "conflict")
+    if status == 412 and error == "missing_stub":
+        return Conflict(reason or "missing_stub", missing_stub=True)
     if status in (401, 403):
         return Unavailable(f"CouchDB refused the service's credentials ({status})")
     if status >= 500:

@@ -2,9 +2,12 @@
 
 
 class StorageError(Exception):
-    def __init__(self, message: str = "storage error", *, status: int | None = None, dropped: bool = False):
+    def __init__(self, message: str = "storage error", *, status: int | None = None, dropped: bool = False,
+                 missing_stub: bool = False):
         super().__init__(message)
         self.status = status
+        # 412 missing_stub: a copy of the document lacks an attachment the write names
+        self.missing_stub = missing_stub
         # the connection closed before any answer came: the request may or may not have reached CouchDB
         self.dropped = dropped
 

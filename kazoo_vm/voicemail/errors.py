@@ -1,4 +1,6 @@
-"""Domain errors. Each carries the Crossbar error name; the HTTP layer picks the status."""
+"""Domain errors. Each carries the Crossbar error name (`code`) and the envelope's top-level `message`, which
+is that name too, as cb_context:add_system_error/2 sends it (validation errors excepted); `data` says what is
+wrong. The HTTP layer picks the status."""
 from __future__ import annotations
 
 from typing import Any
@@ -50,7 +52,7 @@ class FaultyRequest(Explained):
 
 class AlreadyExists(VoicemailError):
     code = "datastore_conflict"
-    message = "conflicting documents"
+    message = "datastore_conflict"
 
 
 class Forbidden(Explained):
@@ -61,7 +63,7 @@ class Forbidden(Explained):
 
 class InvalidCredentials(Explained):
     code = "invalid_credentials"
-    message = "invalid credentials"
+    message = "invalid_credentials"
     explanation = "invalid credentials"
 
 

@@ -55,16 +55,26 @@ def window(query: ListingQuery, retention_seconds: int, now: int | None = None) 
 
 def _past_window(key: Any, low: list, span: Window) -> bool:
     """Whether a start key lies beyond the window in the listing's direction (nothing more to list).
-    A key not shaped like this listing's keys ([box, ts], or [ts, box] account-wide) is refused, as
-    CouchDB would refuse the key range it makes."""
-    by_box = len(low) == 2
-    if not isinstance(key, list) or len(key) != 2:
-        raise _bad_start_key()
-    timestamp, other = (key[1], key[0]) if by_box else (key[0], key[1])
-    if (other != low[0] if by_box else not isinstance(other, str)) or \
-            not (is_whole_number(timestamp) or isinstance(timestamp, float)):
+    A key not shaped like this listing's keys is refused, as CouchDB would refuse the key range it makes:
+    [box, ts] for a box; account-wide [ts, box], or a window's own bounds [ts, {}] and [ts] (a first page's
+    start key)."""
+    timestamp = _timestamp_of(key, low[0]) if len(low) == 2 else _account_timestamp_of(key)
+    if not (is_whole_number(timestamp) or isinstance(timestamp, float)):
         raise _bad_start_key()
     return timestamp < span.start if span.descending else timestamp > span.end
+
+
+def _timestamp_of(key: Any, box_id: str) -> Any:
+    if not isinstance(key, list) or len(key) != 2 or key[0] != box_id:
+        raise _bad_start_key()
+    return key[1]
+
+
+def _account_timestamp_of(key: Any) -> Any:
+    if not isinstance(key, list) or not 1 <= len(key) <= 2 or (len(key) == 2 and not (
+            isinstance(key[1], str) or key[1] == {})):
+        raise _bad_start_key()
+    return key[0]
 
 
 def _bad_start_key() -> Invalid:

@@ -94,7 +94,8 @@ class Page:
 
 async def collect(store: Store, segments: list[Segment], accept: Callable[[JSON], bool] | None,
                   page_size: int | None, start: Cursor | None) -> Page:
-    """Rows from the segments in order, kept when `accept` says so, up to page_size (None = all)."""
+    """Rows from the segments in order, kept when `accept` says so, up to page_size (None = all).
+    The page's start is `start`, or on a first page the beginning of the first segment."""
     rows: list[JSON] = []
     want = None if page_size is None else page_size + 1
     started = start is None
@@ -113,9 +114,17 @@ async def collect(store: Store, segments: list[Segment], accept: Callable[[JSON]
             if accept is None or accept(row):
                 rows.append(row)
                 if want is not None and len(rows) == want:
-                    return Page(rows[:page_size], start, last and last.after())
+                    return Page(rows[:page_size], start or beginning(segments), last and last.after())
                 last = cursor
-    return Page(rows, start, None)
+    return Page(rows, start or beginning(segments), None)
+
+
+def beginning(segments: list[Segment]) -> Cursor | None:
+    """Where a listing without a start key starts: the first segment's own start key (Crossbar's start_key of a
+    first page). Given back as a start key, it lists the same rows as no start key."""
+    if not segments:
+        return None
+    return Cursor(segments[0].name, segments[0].params.get("startkey"), 0)
 
 
 async def _scan(store: Store, segment: Segment, position: tuple[Any, int] | None, chunk_size: int | None):
