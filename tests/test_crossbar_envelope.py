@@ -48,7 +48,7 @@ async def world(service, http, settings, couch):
     message = await audio_message(api, box)
     silent = (await create_message(api, box, caller_id_number="6002"))["media_id"]
     yield World(api, stranger, box, message, silent)
-    await delete_accounts(voicemail, couch, made)
+    await delete_accounts(couch, made)
 
 
 @dataclass(frozen=True)

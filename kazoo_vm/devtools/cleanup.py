@@ -20,7 +20,7 @@ def real_name(listed: str) -> str:
 async def account_databases(client: CouchClient, account_id: str) -> list[str]:
     """The account's database and monthly databases that exist."""
     db = account_db(account_id)
-    names = {real_name(listed) for listed in await client.all_dbs()}
+    names = {real_name(listed) for listed in await client.request("GET", "_all_dbs")}
     return sorted(name for name in names if name == db or name.startswith(db + "-"))
 
 

@@ -128,7 +128,7 @@ def make_app(settings: Settings, voicemail: Voicemail | None = None) -> web.Appl
     app[openapi.DOCUMENT] = {}
     app.router.add_routes(ROUTES)
 
-    async def lifecycle(app: web.Application):
+    async def open_and_close(app: web.Application):
         try:
             await app[VOICEMAIL].start()
         except Unavailable as failure:
@@ -137,5 +137,5 @@ def make_app(settings: Settings, voicemail: Voicemail | None = None) -> web.Appl
         yield
         await app[VOICEMAIL].close()
 
-    app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(open_and_close)
     return app

@@ -163,11 +163,6 @@ class CouchClient:
         return await self.request("GET", "")
 
     # databases
-    async def all_dbs(self) -> list[str]:
-        """`_all_dbs`: for tools only. The service never discovers databases this way: PouchDB Server strips
-        the `/` from the names it lists (docs/couchdb.md)."""
-        return await self.request("GET", "_all_dbs")
-
     async def db_exists(self, db: str) -> bool:
         try:
             await self.request("GET", _seg(db))

@@ -28,8 +28,10 @@ INLINE_BATCH_COUNT = 1000
 
 @dataclass
 class Transfer:
-    """A message to write as `target`; its audio is in `audio` (the source itself, or the document a
-    kz_att_link names, or a legacy media document), in database `audio_db`."""
+    """A message to write as `target`, made from `source`: the original message of a move or copy, or for the
+    3.x migration a stand-in `{"_id": <legacy media id>}` (results and failures are reported by that id).
+    Its audio is in `audio` (the source itself, the document a kz_att_link names, or the 3.x media document),
+    in database `audio_db`."""
     source: JSON
     source_db: str
     target: JSON
