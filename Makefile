@@ -28,4 +28,4 @@ bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules var *.egg-info
+	rm -rf $(VENV) node_modules var *.egg-info build dist

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import aiohttp
 
-from kazoo_vm.devtools.local_couch import ROOT as PROJECT_ROOT
 from kazoo_vm.devtools.local_couch import LocalCouch
 
 from . import report
@@ -70,7 +69,7 @@ def code_version() -> dict:
 
 def pouchdb_server_version() -> str | None:
     try:
-        return json.loads((PROJECT_ROOT / "node_modules" / "pouchdb-server" / "package.json").read_text())["version"]
+        return json.loads((ROOT / "node_modules" / "pouchdb-server" / "package.json").read_text())["version"]
     except (OSError, ValueError, KeyError):
         return None
 

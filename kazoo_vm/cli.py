@@ -16,8 +16,9 @@ from aiohttp import web
 from tqdm import tqdm
 from yarl import URL
 
+from . import __version__
 from .config import Settings
-from .devtools.local_couch import ROOT, LocalCouch, LocalCouchError
+from .devtools.local_couch import LocalCouch, LocalCouchError
 from .storage import StorageError, Unavailable
 from .voicemail.errors import VoicemailError
 from .voicemail.service import Voicemail
@@ -223,6 +224,7 @@ async def load_fixtures(settings: Settings, path: Path, account_id: str | None) 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="kazoo-vm", description="Kazoo's voicemail API served from CouchDB.")
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     cmd = commands.add_parser("serve", help="serve the API", description="Serve the API (installs missing "
@@ -240,7 +242,8 @@ def parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("dev", help="local development server", description="Start PouchDB Server on "
                               "127.0.0.1:5984 with its data under var/ (unless KAZOO_VM_COUCHDB_URL is set), "
                               "create an account if there is none, print its id and API key, and serve the API.")
-    cmd.add_argument("--data", type=Path, default=ROOT / "var" / "couchdb", help="where PouchDB Server keeps data")
+    cmd.add_argument("--data", type=Path, default=Path("var") / "couchdb",
+                     help="where PouchDB Server keeps data (default var/couchdb in the current folder)")
 
     accounts = commands.add_parser("accounts", help="manage accounts", description="Manage accounts.")
     account_commands = accounts.add_subparsers(dest="accounts_command", required=True, metavar="COMMAND")

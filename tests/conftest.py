@@ -22,6 +22,10 @@ from kazoo_vm.voicemail.service import Voicemail
 from cleanup import delete_accounts
 
 DATA = Path(__file__).parent / "data"
+LOCAL_POUCHDB = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "pouchdb-server"
+if LOCAL_POUCHDB.exists():  # subprocesses that run in a temporary folder find the checkout's PouchDB Server too
+    os.environ.setdefault("KAZOO_VM_POUCHDB_SERVER", str(LOCAL_POUCHDB))
+collect_ignore = ["consumer"]  # another project's tests: .ci/consumer-test runs them against the built wheel
 SECRET = "test-secret-that-is-long-enough-for-hmac-sha256"
 
 

@@ -1,7 +1,8 @@
-"""The project's local CouchDB: PouchDB Server from node_modules, on disk or in memory."""
+"""The local CouchDB: PouchDB Server (npm package `pouchdb-server`), on disk or in memory."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -10,22 +11,34 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-
-
-def project_root() -> Path:
-    """The checkout the package runs from (where `make setup` puts node_modules/), else the working directory."""
-    for folder in Path(__file__).resolve().parents:
-        if (folder / "package.json").is_file():
-            return folder
-    return Path.cwd()
-
-
-ROOT = project_root()
-BINARY = ROOT / "node_modules" / ".bin" / "pouchdb-server"
+PROGRAM = "pouchdb-server"
+NOT_FOUND = ("PouchDB Server not found: set KAZOO_VM_POUCHDB_SERVER to its program, or run `npm install "
+             "pouchdb-server` in this folder or one above it (in kazoo-vm's checkout: `make setup`), or put "
+             "`pouchdb-server` on PATH; or set KAZOO_VM_COUCHDB_URL to a running CouchDB")
 
 
 class LocalCouchError(RuntimeError):
     pass
+
+
+def pouchdb_server() -> Path:
+    """The PouchDB Server program: KAZOO_VM_POUCHDB_SERVER, else `node_modules/.bin/pouchdb-server` of the
+    current folder or the nearest folder above it that has one (as npm finds a project's programs),
+    else `pouchdb-server` on PATH."""
+    given = os.environ.get("KAZOO_VM_POUCHDB_SERVER")
+    if given:
+        if not Path(given).exists():
+            raise LocalCouchError(f"KAZOO_VM_POUCHDB_SERVER: {given} does not exist")
+        return Path(os.path.abspath(given))  # PouchDB Server runs in a folder of its own
+    cwd = Path.cwd()
+    for folder in (cwd, *cwd.parents):
+        candidate = folder / "node_modules" / ".bin" / PROGRAM
+        if candidate.exists():
+            return candidate
+    on_path = shutil.which(PROGRAM)
+    if on_path is None:
+        raise LocalCouchError(NOT_FOUND)
+    return Path(on_path)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -45,7 +58,7 @@ class LocalCouch:
     def __init__(self, *, host: str = "127.0.0.1", port: int | None = None, data_dir: Path | None = None):
         self.host = host
         self.port = port or free_port(host)
-        self.data_dir = data_dir
+        self.data_dir = Path(os.path.abspath(data_dir)) if data_dir else None  # PouchDB Server runs in it
         self.process: subprocess.Popen | None = None
         self._workdir: tempfile.TemporaryDirectory | None = None
 
@@ -54,9 +67,7 @@ class LocalCouch:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 60.0) -> str:
-        binary = Path(os.environ.get("KAZOO_VM_POUCHDB_SERVER", BINARY))
-        if not binary.exists():
-            raise LocalCouchError(f"{binary} is missing: run `make setup` (npm ci) first")
+        binary = pouchdb_server()
         if port_in_use(self.host, self.port):
             raise LocalCouchError(f"port {self.port} on {self.host} is already in use")
         args = [str(binary), "--host", self.host, "--port", str(self.port), "--no-stdout-logs"]

@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 
 from .. import __version__
+from .._data import json_documents
 from ..storage.dbnames import ACCOUNT_ID
 from ..voicemail.ids import BOX_ID, LEGACY_MESSAGE_ID, MESSAGE_ID, RESERVED
 from ..voicemail.validation import SCHEMAS_DIR
@@ -130,7 +131,7 @@ def convert(schema: Any) -> Any:
 def _sources() -> tuple[JSON, JSON]:
     """(components.json, Kazoo's schemas converted), read once."""
     shared = json.loads(COMPONENTS.read_text())
-    kazoo = {path.stem: convert(json.loads(path.read_text())) for path in sorted(SCHEMAS_DIR.glob("*.json"))}
+    kazoo = {name: convert(schema) for name, schema in json_documents(SCHEMAS_DIR).items()}
     return shared, kazoo
 
 

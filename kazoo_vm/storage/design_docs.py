@@ -1,14 +1,13 @@
 """The design documents of `couch_views/`, installed into databases and updated when the file differs."""
 from __future__ import annotations
 
-import json
 from functools import cache
-from pathlib import Path
 
+from .._data import couch_views_folder, json_documents
 from .couch import JSON, CouchClient
 from .errors import Conflict
 
-VIEWS_DIR = Path(__file__).resolve().parents[2] / "couch_views"
+VIEWS_DIR = couch_views_folder()
 
 ACCOUNTS = "accounts"
 ACCOUNT = "account"
@@ -19,7 +18,7 @@ KNOWN_DATABASES = 10_000
 @cache
 def design_docs(classification: str) -> tuple[JSON, ...]:
     """The design documents for one kind of database, as stored in couch_views/<kind>/."""
-    return tuple(json.loads(path.read_text()) for path in sorted((VIEWS_DIR / classification).glob("*.json")))
+    return tuple(json_documents(VIEWS_DIR / classification).values())
 
 
 def _differs(stored: JSON, wanted: JSON) -> bool:

@@ -6,7 +6,6 @@ import copy
 import json
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft4Validator, FormatChecker, validators
@@ -14,9 +13,10 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
+from .._data import json_documents, schemas_folder
 from .errors import Invalid
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS_DIR = schemas_folder()
 SECRET_FIELDS = {"pin"}
 _MISSING = object()
 INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
@@ -35,11 +35,9 @@ DefaultingValidator = validators.extend(Draft4Validator, {"properties": _set_def
 
 @cache
 def _registry() -> Registry:
-    resources = []
-    for path in SCHEMAS_DIR.glob("*.json"):
-        contents = json.loads(path.read_text())
-        resources.append((path.stem, Resource.from_contents(contents, default_specification=DRAFT4)))
-    return Registry().with_resources(resources)
+    return Registry().with_resources(
+        (name, Resource.from_contents(contents, default_specification=DRAFT4))
+        for name, contents in json_documents(SCHEMAS_DIR).items())
 
 
 @cache
