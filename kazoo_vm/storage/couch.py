@@ -15,7 +15,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from .errors import Conflict, NotFound, StorageError, Unavailable
+from .errors import MISSING_DB, Conflict, NotFound, StorageError, Unavailable
 
 JSON = dict[str, Any]
 
@@ -140,6 +140,8 @@ class CouchClient:
                 if error.dropped and replays < REPLAYS:
                     replays += 1
                     self.replays += 1
+                    if body is not None:
+                        await self._raise_if_db_missing(path)
                 elif error.missing_stub and waits < len(STUB_WAITS):
                     # a cluster copy that was down has not caught up yet: CouchDB refuses the whole write
                     # until it has, which its internal replication does within seconds (docs/couchdb.md)
@@ -147,6 +149,16 @@ class CouchClient:
                     waits += 1
                 else:
                     raise
+
+    async def _raise_if_db_missing(self, path: str) -> None:
+        """CouchDB answers a request to a database that does not exist before reading its body, and closes the
+        connection: a client still sending a large body gets a reset instead of the 404. Ask for that answer."""
+        db = path.split("/", 1)[0]
+        if db and not db.startswith("_") and "/" in path:
+            try:
+                await self._request_once("GET", db, (200,), {"headers": dict(JSON_ACCEPT)})
+            except NotFound:
+                raise NotFound(MISSING_DB) from None
 
     async def _request_once(self, method: str, path: str, ok: Iterable[int], kwargs: dict[str, Any]) -> Any:
         async with self._open(method, path, **kwargs) as resp:
