@@ -248,6 +248,27 @@ class CouchClient:
         doc["_rev"] = result["rev"]
         return doc
 
+    async def put_exclusive(self, db: str, doc: JSON) -> bool:
+        """Save a document that only one writer may win (a claim): True when this write is the stored winner.
+        On a cluster two writers racing for one document can both be answered (each copy keeps whichever came
+        first, 201/202 alike), leaving conflicting revisions: read the document back from every copy, which
+        settles on CouchDB's deterministic winner, and give up this write's revision if it lost."""
+        try:
+            await self.put(db, doc)
+        except Conflict:
+            return False
+        copies = await self._quorum(db)
+        if copies is None:
+            return True
+        stored = await self.get(db, doc["_id"], r=copies)
+        if stored["_rev"] == doc["_rev"]:
+            return True
+        try:
+            await self.delete(db, doc["_id"], doc["_rev"])
+        except (Conflict, NotFound):
+            pass
+        return False
+
     async def delete(self, db: str, doc_id: str, rev: str) -> None:
         await self.request("DELETE", _doc_path(db, doc_id), params=await self.write_params(db, rev=rev))
 

@@ -55,6 +55,11 @@ class Store:
         """Save a document (Conflict when its `_rev` is not the stored one); sets and returns its new `_rev`."""
         return await self.client.put(db, doc)
 
+    async def put_exclusive(self, db: str, doc: JSON) -> bool:
+        """Save a document only one writer may win (a claim): True when this write is the stored winner, also on
+        a cluster where racing writers can all be answered (docs/couchdb.md)."""
+        return await self.client.put_exclusive(db, doc)
+
     async def delete(self, db: str, doc_id: str, rev: str) -> None:
         await self.client.delete(db, doc_id, rev)
 
