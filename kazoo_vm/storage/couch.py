@@ -77,16 +77,17 @@ class CouchClient:
         self._session = session
         self.requests = 0
         self.replays = 0
-        # called with (method, path) before every request: the benchmark counts requests by kind with it
-        self.request_hooks: list[Callable[[str, str], None]] = []
+        # called with (method, path) before every request is sent: for counting by kind (the benchmark)
+        self.listeners: list[Callable[[str, str], None]] = []
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             # PouchDB Server drops idle connections after 5 s: reusing one later fails the request
             connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=IDLE_SECONDS)
+            # no cookie jar: the service authenticates with basic auth, and a jar is looked through per request
             self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout,
-                                                  read_bufsize=READ_BUFFER)
+                                                  read_bufsize=READ_BUFFER, cookie_jar=aiohttp.DummyCookieJar())
         return self._session
 
     async def close(self) -> None:
@@ -104,8 +105,8 @@ class CouchClient:
         stopped reading, so every chunk sent moves a deadline, and the headers end it. `settle` is the extra
         time CouchDB may take to store a large body before it answers."""
         self.requests += 1
-        for hook in self.request_hooks:
-            hook(method, path)
+        for listener in self.listeners:
+            listener(method, path)
         if settle:
             seconds = self.request_timeout + settle
             kwargs["timeout"] = aiohttp.ClientTimeout(total=None, connect=self.request_timeout,
