@@ -15,7 +15,7 @@ from aiohttp import web
 from kazoo_vm.config import Settings
 from kazoo_vm.http.app import make_app
 from kazoo_vm.http.tokens import issue
-from kazoo_vm.local_couch import LocalCouch, free_port
+from kazoo_vm.devtools.local_couch import LocalCouch, free_port
 from kazoo_vm.storage import CouchClient
 from kazoo_vm.voicemail.service import Voicemail
 
@@ -151,7 +151,7 @@ async def new_account(service, http, settings, couch):
         return Api(base, http, account.id, issue(settings.secret, account.id, 3600), api_key, account.realm)
 
     yield make
-    await delete_accounts(voicemail, couch, made)
+    await delete_accounts(couch, made)
 
 
 @pytest.fixture

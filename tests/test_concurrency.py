@@ -1,4 +1,4 @@
-"""Concurrency (design.md, quality bars): simultaneous writes lose nothing and never leave a message twice.
+"""Concurrency (docs/architecture.md, promises): simultaneous writes lose nothing and never leave a message twice.
 
 Requests go to two instances of the service on the same CouchDB (as a deployment with several processes
 has them), so what keeps them apart is CouchDB's revisions, not a lock inside one process.
@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from kazoo_vm.http.app import make_app
-from kazoo_vm.local_couch import free_port
+from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage import NotFound, is_db_missing
 from kazoo_vm.storage.dbnames import account_db, modb
 from kazoo_vm.voicemail.service import Voicemail
@@ -33,7 +33,6 @@ async def twin(service, settings, new_account):
     await web.TCPSite(runner, "127.0.0.1", other.settings.port).start()
     yield lambda api: replace(api, base=f"http://127.0.0.1:{other.settings.port}")
     await runner.cleanup()
-    voicemail.store.created_dbs |= other.store.created_dbs  # removed with the test's accounts
 
 
 def both(api, twin, count: int) -> list:

@@ -3,20 +3,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..storage import StorageError
 from . import envelope
 from .context import voicemail
 from .openapi import describe, ref
 
-routes = web.RouteTableDef()
-
-
-@routes.get("/v2/health")
 @describe("Whether the service reaches CouchDB", data=ref("Health"), answers={503: "Unhealthy"}, auth=False,
           storage=False)
 async def health(request: web.Request) -> web.Response:
-    try:
-        await voicemail(request).couch.request("GET", "")
-    except StorageError:
+    if not await voicemail(request).reachable():
         return envelope.success(request, {"status": "down", "couchdb": "unreachable"}, status=503)
     return envelope.success(request, {"status": "up", "couchdb": "up"})

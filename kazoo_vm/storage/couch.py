@@ -1,6 +1,6 @@
 """A small CouchDB client on aiohttp: documents, bulk docs, views, databases, attachments.
 
-It speaks only what Apache CouchDB 3 and PouchDB Server both do (design.md), and percent-encodes
+It speaks only what Apache CouchDB 3 and PouchDB Server both do (docs/couchdb.md), and percent-encodes
 every database name and document id so Kazoo's `account/xx/xx/...` names reach the right URL.
 """
 from __future__ import annotations
@@ -176,6 +176,10 @@ class CouchClient:
                 return resp.status, payload
             raise _error(resp.status, payload)
 
+    async def server_info(self) -> JSON:
+        """`GET /`: raises a StorageError when CouchDB does not answer."""
+        return await self.request("GET", "")
+
     # databases
     async def db_exists(self, db: str) -> bool:
         try:
@@ -318,6 +322,11 @@ class CouchClient:
         result = await self.request("POST", f"{_seg(db)}/_all_docs", params=params, body={"keys": keys})
         return result["rows"]
 
+    async def all_ids(self, db: str) -> list[str]:
+        """Every document id of a database (design documents included)."""
+        result = await self.request("GET", f"{_seg(db)}/_all_docs")
+        return [row["id"] for row in result["rows"]]
+
     async def view(self, db: str, design: str, view: str, **params: Any) -> JSON:
         path = f"{_seg(db)}/_design/{_seg(design)}/_view/{_seg(view)}"
         keys = params.pop("keys", None)
@@ -351,7 +360,7 @@ class CouchClient:
 
 class _Stall:
     """Moves a request's deadline each time a chunk of its body is taken to be sent."""
-    CHUNK = 64 * 1024
+    PROGRESS_BYTES = 64 * 1024
 
     def __init__(self, deadline: asyncio.Timeout, seconds: float, settle: float = 0.0, length: str | None = None):
         self.deadline = deadline
@@ -377,9 +386,9 @@ class _Stall:
 
     def watch(self, data: Any) -> Any:
         """The body to send: small ones as they are, others as chunks that each move the deadline."""
-        if data is None or (isinstance(data, (bytes, str)) and len(data) <= self.CHUNK):
+        if data is None or (isinstance(data, (bytes, str)) and len(data) <= self.PROGRESS_BYTES):
             return data
-        return self._chunks(_slices(data.encode() if isinstance(data, str) else data, self.CHUNK)
+        return self._chunks(_slices(data.encode() if isinstance(data, str) else data, self.PROGRESS_BYTES)
                             if isinstance(data, (bytes, str)) else data)
 
     async def _chunks(self, source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
