@@ -27,6 +27,7 @@ JSON_ACCEPT = {"Accept": "application/json"}
 DELETE_DB_TRIES = 8
 KNOWN_QUORUMS = 10_000
 REPLAYS = 1
+FAILURE_WAITS = (0.2, 1.0)
 STUB_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)  # 12.75 s in all
 READ_BUFFER = 1024 * 1024
 IDLE_SECONDS = 4.0
@@ -137,7 +138,7 @@ class CouchClient:
         if body is not None:
             kwargs["data"] = json.dumps(body, separators=(",", ":")).encode()
             kwargs["headers"].update({"Content-Type": "application/json", "Content-Length": str(len(kwargs["data"]))})
-        replays, waits = 0, 0
+        replays, waits, failures = 0, 0, 0
         while True:
             try:
                 return await self._request_once(method, path, ok, kwargs)
@@ -145,6 +146,13 @@ class CouchClient:
                 if error.dropped and replays < REPLAYS:
                     replays += 1
                     self.replays += 1
+                    if body is not None:
+                        await self._raise_if_db_missing(path)
+                elif (error.status or 0) >= 500 and failures < len(FAILURE_WAITS):
+                    # a cluster node dying under a request makes CouchDB answer 500 (badmatch, timeouts); the
+                    # request is sent again to the nodes left, as a dropped one is
+                    await asyncio.sleep(FAILURE_WAITS[failures])
+                    failures += 1
                     if body is not None:
                         await self._raise_if_db_missing(path)
                 elif error.missing_stub and waits < len(STUB_WAITS):
