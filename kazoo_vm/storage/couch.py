@@ -77,7 +77,6 @@ class CouchClient:
         self.request_timeout = timeout
         self._session = session
         self.requests = 0
-        self.replays = 0
         # called with (method, path) before every request is sent: for counting by kind (the benchmark)
         self.listeners: list[Callable[[str, str], None]] = []
 
@@ -145,7 +144,6 @@ class CouchClient:
             except StorageError as error:
                 if error.dropped and replays < REPLAYS:
                     replays += 1
-                    self.replays += 1
                     if body is not None:
                         await self._raise_if_db_missing(path)
                 elif (error.status or 0) >= 500 and failures < len(FAILURE_WAITS):
