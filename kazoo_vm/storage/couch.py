@@ -28,6 +28,9 @@ DELETE_DB_TRIES = 8
 KNOWN_QUORUMS = 10_000
 REPLAYS = 1
 FAILURE_WAITS = (0.2, 1.0)
+BURY_ROUNDS = 3
+# what a loser of a race writes on the tombstone of its own branch, so the winner does not count it
+RETRACTED = "pvt_kazoo_vm_retracted"
 STUB_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)  # 12.75 s in all
 READ_BUFFER = 1024 * 1024
 IDLE_SECONDS = 4.0
@@ -319,23 +322,25 @@ class CouchClient:
         return (status == 201 and self.write_quorum == "all") or await self._won(db, doc["_id"], doc["_rev"])
 
     async def _won(self, db: str, doc_id: str, rev: str) -> bool:
-        """Whether `rev` won the race for its generation: of the sibling revisions the copies hold (read from
-        every copy, which makes CouchDB merge them), CouchDB's order keeps the highest. Siblings are compared,
-        not the current winner: the rival may already have moved on, even deleted the document, and a live
-        losing branch would then look like the winner."""
+        """Whether `rev` won the race for the document. Its leaves are read from every copy (which has CouchDB
+        repair the copies that lack some, so that a rival arriving later is refused); `rev` won when no branch
+        beside its own reaches further by CouchDB's order without its preference for live leaves: generation,
+        then revision id. A rival that went on after winning (updated, deleted the document) reaches further,
+        as does a write made on a revision some copy had already replaced; a loser's retraction of its own
+        branch does not count. A revision that lost is retracted (docs/couchdb.md, "Racing writers")."""
         copies = await self._copies(db)
         if copies is None:
             return True
         leaves = await self.request("GET", _doc_path(db, doc_id),
                                     params={"open_revs": "all", "revs": "true", "r": copies})
         generation, mine = rev.split("-", 1)
-        siblings = {mine} | set(_revisions_at(leaves, int(generation)))
-        if max(siblings) == mine:
+        if not _beaten(leaves, int(generation), mine):
             return True
         try:
-            await self.delete(db, doc_id, rev)
-        except (Conflict, NotFound):
-            pass
+            await self.request("POST", f"{_seg(db)}/_bulk_docs", params=await self.write_params(db),
+                               body={"docs": [{"_id": doc_id, "_rev": rev, "_deleted": True, RETRACTED: True}]})
+        except StorageError:
+            pass  # the branch stays a losing one; whoever reads the document sees the winner
         return False
 
     async def delete(self, db: str, doc_id: str, rev: str) -> None:
@@ -347,16 +352,56 @@ class CouchClient:
 
     async def bulk_docs(self, db: str, docs: list[JSON]) -> list[JSON]:
         """`_bulk_docs`: one result per document, `{"id", "rev"}` or `{"id", "error", "reason"}`. When the
-        request had to be sent again, a conflict that is the first try's own write is that write's result."""
+        request had to be sent again, a conflict that is the first try's own write is that write's result.
+        A deleted document is made to stay deleted (`_bury`). On a cluster, where a rival writing the same
+        revision at once may have been accepted too (202), an update that lost the race for its revision
+        (`_won`) is a conflict, as it is on a single node."""
         if not docs:
             return []
-        _, results, resent = await self._exchange("POST", f"{_seg(db)}/_bulk_docs",
-                                                  params=await self.write_params(db), body={"docs": docs})
+        status, results, resent = await self._exchange("POST", f"{_seg(db)}/_bulk_docs",
+                                                        params=await self.write_params(db), body={"docs": docs})
         if resent:
             for index, (doc, result) in enumerate(zip(docs, results)):
                 if result.get("error") == "conflict" and (rev := await self._applied(db, doc)) is not None:
                     results[index] = {"ok": True, "id": doc["_id"], "rev": rev}
+        rival = await self._rival_possible(db, status)
+        deleted = []
+        for index, (doc, result) in enumerate(zip(docs, results)):
+            if "error" in result:
+                continue
+            if doc.get("_deleted"):
+                deleted.append(doc["_id"])
+            elif rival and "_rev" in doc and not await self._won(db, doc["_id"], result["rev"]):
+                results[index] = {"id": doc["_id"], "error": "conflict",
+                                  "reason": "lost to another writer of the same revision"}
+        if deleted and not rival:  # one read for the batch: a conflict left by an earlier race shows as live
+            deleted = [row["key"] for row in await self.all_docs(db, deleted, include_docs=False)
+                       if "error" not in row and not (row.get("value") or {}).get("deleted")]
+        for doc_id in deleted:
+            await self._bury(db, doc_id)
         return results
+
+    async def _rival_possible(self, db: str, status: int) -> bool:
+        """Whether a write answered `status` may have a rival that some copies kept: every copy saying yes
+        (201 with `w` = every copy) proves there was none."""
+        if status == 201 and self.write_quorum == "all":
+            return False
+        return await self._copies(db) is not None
+
+    async def _bury(self, db: str, doc_id: str) -> None:
+        """Delete every live branch left beside a tombstone. A rival update of the revision this client deleted,
+        kept by some copies, or a conflicting branch an earlier race left, is a live leaf, and CouchDB prefers
+        a live leaf to a deleted one: the document would come back (a moved message twice). The delete was
+        answered, so it wins."""
+        for _ in range(BURY_ROUNDS):
+            leaves = await self.request("GET", _doc_path(db, doc_id),
+                                        params={"open_revs": "all", "r": await self._copies(db) or "1"})
+            live = [leaf["ok"]["_rev"] for leaf in leaves if isinstance(leaf, dict)
+                    and isinstance(leaf.get("ok"), dict) and not leaf["ok"].get("_deleted")]
+            if not live:
+                return
+            await self.request("POST", f"{_seg(db)}/_bulk_docs", params=await self.write_params(db),
+                               body={"docs": [{"_id": doc_id, "_rev": rev, "_deleted": True} for rev in live]})
 
     async def all_docs(self, db: str, keys: list[str], *, include_docs: bool = True,
                        attachments: bool = False) -> list[JSON]:
@@ -446,15 +491,20 @@ class _Stall:
             yield chunk
 
 
-def _revisions_at(leaves: Any, generation: int) -> list[str]:
-    """The revision ids at `generation` on the paths of an `open_revs=all&revs=true` answer's leaves."""
-    found = []
+def _beaten(leaves: Any, generation: int, mine: str) -> bool:
+    """Whether a leaf of an `open_revs=all&revs=true` answer that is not on the path of revision
+    `generation-mine` reaches further than it (generation, then revision id); retractions do not count."""
     for entry in leaves if isinstance(leaves, list) else []:
-        revisions = (entry.get("ok") or {}).get("_revisions") or {}
+        leaf = entry.get("ok") if isinstance(entry, dict) else None
+        if not isinstance(leaf, dict) or (leaf.get("_deleted") and leaf.get(RETRACTED)):
+            continue
+        revisions = leaf.get("_revisions") or {}
         ids, start = revisions.get("ids") or [], revisions.get("start")
-        if isinstance(start, int) and 0 <= start - generation < len(ids):
-            found.append(ids[start - generation])
-    return found
+        if not isinstance(start, int) or (0 <= start - generation < len(ids) and ids[start - generation] == mine):
+            continue
+        if (start, ids[0] if ids else "") > (generation, mine):
+            return True
+    return False
 
 
 def _children_of(leaves: Any, generation: int, parent: str) -> list[str]:
