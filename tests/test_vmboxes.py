@@ -248,6 +248,17 @@ async def test_uniqueness_error_is_merged_with_schema_errors(api):
     assert set(errors) == {"mailbox", "name", "pin"} and "unique" in errors["mailbox"]
 
 
+async def test_a_merged_answer_leaves_nothing_behind_in_the_next_one(api, couch):
+    # a box Kazoo stored with an empty mailbox makes "" both taken and invalid
+    await couch.put(account_db(api.account_id), {"_id": hex_id(), "name": "Kazoo's", "mailbox": "",
+                                                 "pvt_type": "vmbox", "pvt_account_id": api.account_id})
+    errors = validation_errors(await api.put("/vmboxes", json={"data": {"mailbox": "", "name": "Empty"}}))
+    assert set(errors["mailbox"]) == {"unique", "minLength"}
+    await api.create_box(mailbox="3000")
+    errors = validation_errors(await api.put("/vmboxes", json={"data": {"mailbox": "3000", "name": "Other"}}))
+    assert errors == {"mailbox": {"unique": {"message": "Invalid mailbox number or already exists"}}}
+
+
 async def test_mailboxes_are_unique_per_account_only(new_account):
     first, second = await new_account(), await new_account()
     await first.create_box(mailbox="3000")

@@ -30,7 +30,7 @@ IGNORED_KEYS = {"ui_metadata", "accept_charges", "id"}
 LEGACY_EMAIL_KEY = "notify_email_address"
 MIGRATE_NOTICE = "Please migrate your voicemail box messages to MODB"
 SAVE_RETRIES = 10
-MAILBOX_TAKEN = {"mailbox": {"unique": {"message": "Invalid mailbox number or already exists"}}}
+TAKEN_MESSAGE = "Invalid mailbox number or already exists"
 RECENT_SECONDS = 2.0
 RECENT_LIMIT = 10_000
 
@@ -65,6 +65,11 @@ def mailbox_key(mailbox: str) -> str:
     if re.fullmatch(r"[0-9]+", digits):
         return digits.lstrip("0") or "0"
     return mailbox
+
+
+def _mailbox_taken_error() -> JSON:
+    """A new dict each time: schema errors are merged into it."""
+    return {"mailbox": {"unique": {"message": TAKEN_MESSAGE}}}
 
 
 def is_box(doc: JSON | None, account: Account) -> bool:
@@ -132,7 +137,7 @@ class Boxes:
         if new_key == old_key:
             return await self._save(account, doc)
         if not await self.claims.claim(account, new_key, doc["_id"]):
-            raise Invalid(MAILBOX_TAKEN)
+            raise Invalid(_mailbox_taken_error())
         try:
             await self._save(account, doc)
         except BaseException:
@@ -250,7 +255,7 @@ class Boxes:
         longest = schema(SCHEMA)["properties"]["mailbox"]["maxLength"]  # a longer one is refused, never looked up
         if isinstance(mailbox, str) and len(mailbox) <= longest \
                 and await self._mailbox_taken(account, mailbox, box_id):
-            errors.update(MAILBOX_TAKEN)
+            errors.update(_mailbox_taken_error())
         try:
             valid = validate(SCHEMA, fields)
         except Invalid as invalid:
