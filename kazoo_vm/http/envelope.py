@@ -32,26 +32,29 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _revision(data: Any, revision: str | None) -> str:
-    return revision or hashlib.md5(dumps(data)).hexdigest()
-
-
-def json_response(request: web.Request, body: dict[str, Any], status: int,
-                  headers: dict[str, str] | None = None) -> web.Response:
+def _response(request: web.Request, encoded: list[tuple[str, bytes]], status: int,
+              headers: dict[str, str] | None) -> web.Response:
+    """The envelope's keys, then the body's, each value already encoded: a listing is encoded once, not once
+    for its revision and again for the answer."""
     base = {"auth_token": request.get(AUTH_TOKEN, ""), "request_id": request[REQUEST_ID],
             "node": NODE, "version": VERSION, "timestamp": _now()}
-    return web.Response(body=dumps({**base, **body}), status=status,
+    members = [dumps(key) + b":" + dumps(value) for key, value in base.items()]
+    members += [dumps(key) + b":" + value for key, value in encoded]
+    return web.Response(body=b"{" + b",".join(members) + b"}", status=status,
                         headers={"Content-Type": CONTENT_TYPE, **(headers or {})})
 
 
 def success(request: web.Request, data: Any, *, status: int = 200, revision: str | None = None,
             extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> web.Response:
-    body = {"data": data, "revision": _revision(data, revision), "status": "success", **(extra or {})}
-    return json_response(request, body, status, headers)
+    data_json = dumps(data)
+    encoded = [("data", data_json), ("revision", dumps(revision or hashlib.md5(data_json).hexdigest())),
+               ("status", b'"success"')]
+    encoded += [(key, dumps(value)) for key, value in (extra or {}).items()]
+    return _response(request, encoded, status, headers)
 
 
 def error(request: web.Request, code: str, message: str, data: Any, *, status: int | None = None,
           headers: dict[str, str] | None = None) -> web.Response:
     status = status or STATUS_OF.get(code, 500)
     body = {"data": data, "error": str(status), "message": message, "status": "error"}
-    return json_response(request, body, status, headers)
+    return _response(request, [(key, dumps(value)) for key, value in body.items()], status, headers)
