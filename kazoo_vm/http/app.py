@@ -15,7 +15,8 @@ from ..config import Settings
 from ..storage import Conflict, StorageError, Unavailable
 from ..voicemail.errors import InvalidCredentials, VoicemailError
 from ..voicemail.service import Voicemail
-from . import api_auth, envelope, health, message_bulk, messages, openapi, tokens, vmboxes
+from ..webhooks.service import Webhooks
+from . import api_auth, envelope, health, message_bulk, messages, openapi, tokens, vmboxes, webhooks
 from .context import ACCOUNT, AUTH_ACCOUNT_ID, AUTH_TOKEN, REQUEST_ID, SETTINGS, VOICEMAIL
 
 log = logging.getLogger("kazoo_vm.http")
@@ -125,16 +126,19 @@ def make_app(settings: Settings, voicemail: Voicemail | None = None) -> web.Appl
     app.on_response_prepare.append(common_headers)
     app[VOICEMAIL] = voicemail or Voicemail(settings)
     app[openapi.DOCUMENT] = {}
-    for module in (health, api_auth, openapi, message_bulk, messages, vmboxes):
+    app[webhooks.WEBHOOKS] = Webhooks(settings, app[VOICEMAIL].store)
+    for module in (health, api_auth, openapi, message_bulk, messages, vmboxes, webhooks):
         app.router.add_routes(module.routes)
 
     async def lifecycle(app: web.Application):
         try:
             await app[VOICEMAIL].start()
+            await app[webhooks.WEBHOOKS].start()
         except Unavailable as failure:
             log.warning("CouchDB not reachable at start (%s); design documents will be installed on first use",
                         failure)
         yield
+        await app[webhooks.WEBHOOKS].close()
         await app[VOICEMAIL].close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -18,6 +18,19 @@ class Store:
         self.designs = DesignDocs(couch)
         self.created_dbs: set[str] = set()
 
+    # documents (the same names as the storage facade of issue 13)
+    async def get(self, db: str, doc_id: str) -> JSON:
+        """A document; NotFound when it (or its database) does not exist."""
+        return await self.couch.get(db, doc_id)
+
+    async def find(self, db: str, doc_id: str) -> JSON | None:
+        """A document, or None when it (or its database) does not exist."""
+        return await self.couch.get_or_none(db, doc_id)
+
+    async def put(self, db: str, doc: JSON) -> JSON:
+        """Save a document (Conflict when its `_rev` is not the stored one); sets and returns its new `_rev`."""
+        return await self.couch.put(db, doc)
+
     async def rows(self, db: str, classification: str, design: str, view: str, **params: Any) -> list[JSON]:
         """Rows of a view; [] when the database does not exist; installs the design document if it is missing."""
         for attempt in range(2):

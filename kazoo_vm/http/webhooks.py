@@ -1,0 +1,106 @@
+"""Routes of Kazoo's webhooks API (cb_webhooks): the available hooks, an account's hooks, re-enabling,
+and the attempt log."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..webhooks import available
+from ..webhooks.hooks import public
+from ..webhooks.service import Webhooks
+from . import bodies, envelope
+from .context import account, settings
+from .openapi import WINDOW, Body, describe, items, ref
+
+WEBHOOKS = web.AppKey("webhooks", Webhooks)
+HOOKS = "/v2/accounts/{account_id}/webhooks"
+HOOK = HOOKS + "/{hook_id}"
+
+routes = web.RouteTableDef()
+
+
+def webhooks(request: web.Request) -> Webhooks:
+    return request.app[WEBHOOKS]
+
+
+async def _data(request: web.Request) -> dict:
+    return await bodies.read_data(request, settings(request).max_body_bytes)
+
+
+def _hook(request: web.Request, doc: dict, status: int = 200) -> web.Response:
+    headers = {"Location": doc["_id"]} if status == 201 else None
+    return envelope.success(request, public(doc), status=status, revision=doc.get("_rev"), headers=headers)
+
+
+@routes.get("/v2/webhooks")
+@describe("The hooks this service raises, with their modifiers", data=items("AvailableWebhook"), auth=False,
+          storage=False)
+async def available_hooks(request: web.Request) -> web.Response:
+    return envelope.success(request, list(available.available()))
+
+
+@routes.get(HOOKS)
+@describe("The account's hooks", data=items("WebhookSummary"))
+async def list_hooks(request: web.Request) -> web.Response:
+    return envelope.success(request, await webhooks(request).hooks.listing(account(request)))
+
+
+@routes.put(HOOKS)
+@describe("Create a hook", data=ref("Webhook"), status=201, body=Body("json", "webhooks"), headers=("Location",),
+          produces={"hook_id": "$response.body#/data/id"})
+async def create_hook(request: web.Request) -> web.Response:
+    doc = await webhooks(request).hooks.create(account(request), await _data(request))
+    return _hook(request, doc, status=201)
+
+
+@routes.patch(HOOKS)
+@describe('Re-enable the hooks the service disabled after repeated failures (`{"re-enable": true}`)',
+          data=ref("Reason"), body=Body("json"))
+async def reenable_hooks(request: web.Request) -> web.Response:
+    await webhooks(request).hooks.reenable(account(request), await _data(request))
+    return envelope.success(request, {"message": "hooks updated"})
+
+
+@routes.get(HOOKS + "/attempts")
+@describe("Delivery attempts of the account's hooks, newest first (at most 1,000, a window of at most 31 days)",
+          data=items("WebhookAttempt"), query=WINDOW[:2], errors=(400,))
+async def account_attempts(request: web.Request) -> web.Response:
+    return envelope.success(request, await webhooks(request).attempts.listing(account(request), request.query))
+
+
+@routes.get(HOOK)
+@describe("A hook", data=ref("Webhook"))
+async def get_hook(request: web.Request) -> web.Response:
+    return _hook(request, await webhooks(request).hooks.load(account(request), request.match_info["hook_id"]))
+
+
+@routes.post(HOOK)
+@describe("Replace a hook (fields not sent are dropped; saving it enabled re-enables it)", data=ref("Webhook"),
+          body=Body("json", "webhooks"), errors=(409,))
+async def replace_hook(request: web.Request) -> web.Response:
+    doc = await webhooks(request).hooks.replace(account(request), request.match_info["hook_id"], await _data(request))
+    return _hook(request, doc)
+
+
+@routes.patch(HOOK)
+@describe("Merge fields into a hook", data=ref("Webhook"), body=Body("json", "webhooks", partial=True),
+          errors=(409,))
+async def patch_hook(request: web.Request) -> web.Response:
+    doc = await webhooks(request).hooks.patch(account(request), request.match_info["hook_id"], await _data(request))
+    return _hook(request, doc)
+
+
+@routes.delete(HOOK)
+@describe("Delete a hook (soft delete)", data=ref("Webhook"), body=Body("json", required=False), errors=(409,))
+async def delete_hook(request: web.Request) -> web.Response:
+    await _data(request)
+    doc = await webhooks(request).hooks.delete(account(request), request.match_info["hook_id"])
+    return _hook(request, doc)
+
+
+@routes.get(HOOK + "/attempts")
+@describe("Delivery attempts of one hook, newest first", data=items("WebhookAttempt"), query=WINDOW[:2],
+          errors=(400,))
+async def hook_attempts(request: web.Request) -> web.Response:
+    hook = await webhooks(request).hooks.load(account(request), request.match_info["hook_id"])
+    return envelope.success(request, await webhooks(request).attempts.listing(account(request), request.query,
+                                                                              hook["_id"]))

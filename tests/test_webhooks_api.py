@@ -1,0 +1,180 @@
+"""Kazoo's webhooks API (reference §4): the available hooks, an account's hooks, validation, re-enabling,
+and the attempt log; stored as Kazoo stores them."""
+from __future__ import annotations
+
+import pytest
+
+from kazoo_vm.storage.dbnames import gregorian_now
+
+from webhook_helpers import delete_hooks
+
+HOOK = {"name": "CRM", "uri": "http://127.0.0.1:9/hook", "hook": "object",
+        "custom_data": {"type": "mailbox_message", "action": "doc_created"}}
+
+
+@pytest.fixture
+async def api(new_account, couch):
+    made = []
+
+    async def make(**kw):
+        account = await new_account(**kw)
+        made.append(account.account_id)
+        return account
+    yield await make()
+    await delete_hooks(couch, made)
+
+
+async def test_available_hooks_need_no_auth_and_name_their_modifiers(api):
+    response = await api.get("/v2/webhooks", token=False)
+    assert response.status == 200, response.json
+    hooks = {hook["id"]: hook for hook in response.data}
+    assert set(hooks) == {"object", "notifications"}
+    assert "mailbox_message" in hooks["object"]["modifiers"]["type"]["items"]
+    assert hooks["object"]["modifiers"]["action"]["items"] == ["doc_created", "doc_edited", "doc_deleted"]
+    assert {"voicemail_new", "voicemail_saved"} <= set(hooks["notifications"]["modifiers"]["type"]["items"])
+
+
+async def test_a_hook_is_created_with_kazoos_defaults_and_stored_in_the_webhooks_database(api, couch):
+    response = await api.put("/webhooks", json={"data": {**HOOK, "signing_secret": "s" * 32}})
+    assert response.status == 201, response.json
+    hook = response.data
+    assert hook["http_verb"] == "post" and hook["format"] == "form-data" and hook["retries"] == 2
+    assert hook["enabled"] is True and "signing_secret" not in hook
+    stored = await couch.get("webhooks", hook["id"])
+    assert stored["pvt_type"] == "webhook" and stored["pvt_account_id"] == api.account_id
+    assert stored["signing_secret"] == "s" * 32
+    listing = await api.get("/webhooks")
+    assert listing.status == 200
+    assert listing.data == [{"id": hook["id"], "hook": "object", "name": "CRM", "uri": HOOK["uri"], "enabled": True}]
+    fetched = await api.get(f"/webhooks/{hook['id']}")
+    assert fetched.status == 200 and fetched.data == hook
+
+
+async def test_post_replaces_patch_merges_delete_soft_deletes(api, couch):
+    hook = (await api.put("/webhooks", json={"data": {**HOOK, "signing_secret": "k" * 20}})).data
+    patched = await api.patch(f"/webhooks/{hook['id']}", json={"data": {"format": "json", "retries": 4}})
+    assert patched.status == 200, patched.json
+    assert patched.data["format"] == "json" and patched.data["custom_data"] == HOOK["custom_data"]
+    replaced = await api.post(f"/webhooks/{hook['id']}", json={"data": {"name": "B", "uri": "https://example.com/x",
+                                                                        "hook": "notifications"}})
+    assert replaced.status == 200, replaced.json
+    assert "custom_data" not in replaced.data and replaced.data["format"] == "form-data"
+    assert (await couch.get("webhooks", hook["id"]))["signing_secret"] == "k" * 20
+    deleted = await api.delete(f"/webhooks/{hook['id']}")
+    assert deleted.status == 200
+    assert (await couch.get("webhooks", hook["id"]))["pvt_deleted"] is True
+    assert (await api.get(f"/webhooks/{hook['id']}")).status == 404
+    assert (await api.get("/webhooks")).data == []
+
+
+@pytest.mark.parametrize("data, field, rule", [
+    ({**HOOK, "hook": "channel_create"}, "hook", "enum"),
+    ({**HOOK, "uri": "ftp://example.com/"}, "uri", "wrong_format"),
+    ({**HOOK, "uri": "not a uri"}, "uri", "wrong_format"),
+    ({**HOOK, "custom_data": {"type": "mailbox_message"}}, "custom_data.action", "required"),
+    ({**HOOK, "custom_data": {"type": "nothing", "action": "doc_created"}}, "custom_data.type", "enum"),
+    ({**HOOK, "hook": "notifications", "custom_data": {"type": "voicemail_full"}}, "custom_data.type", "enum"),
+    ({**HOOK, "custom_data": {"type": 5, "action": "doc_created"}}, "custom_data.type", "type"),
+    ({**HOOK, "http_verb": "delete"}, "http_verb", "enum"),
+    ({**HOOK, "retries": 9}, "retries", "maximum"),
+    ({"name": "x", "hook": "object"}, "uri", "required"),
+])
+async def test_bad_hooks_are_400_and_store_nothing(api, data, field, rule):
+    response = await api.put("/webhooks", json={"data": data})
+    assert response.status == 400, response.json
+    assert rule in response.data[field], response.data
+    assert (await api.get("/webhooks")).data == []
+
+
+async def test_a_short_secret_is_refused_without_echoing_it(api):
+    response = await api.put("/webhooks", json={"data": {**HOOK, "signing_secret": "short-secret"}})
+    assert response.status == 400
+    assert "minLength" in response.data["signing_secret"]
+    assert b"short-secret" not in response.body
+
+
+async def test_bad_patches_change_nothing(api, couch):
+    hook = (await api.put("/webhooks", json={"data": HOOK})).data
+    before = await couch.get("webhooks", hook["id"])
+    for data in ({"uri": "gopher://x"}, {"custom_data": {"type": "vmbox"}}, {"enabled": "maybe"}):
+        response = await api.patch(f"/webhooks/{hook['id']}", json={"data": data})
+        assert response.status == 400, (data, response.json)
+    assert await couch.get("webhooks", hook["id"]) == before
+
+
+async def test_unknown_and_malformed_ids_are_404(api):
+    for hook_id in ("0" * 32, "not-a-hook-id"):
+        for method in ("get", "post", "patch", "delete"):
+            response = await api.request(method.upper(), f"/webhooks/{hook_id}", json={"data": HOOK})
+            assert response.status == 404, (method, hook_id, response.json)
+            assert response.json["message"] == "bad_identifier"
+
+
+async def test_another_accounts_hooks_are_403_and_invisible(api, new_account, couch):
+    other = await new_account(name="Other")
+    try:
+        hook = (await other.put("/webhooks", json={"data": HOOK})).data
+        assert (await api.get(f"/v2/accounts/{other.account_id}/webhooks")).status == 403
+        assert (await api.get(f"/v2/accounts/{other.account_id}/webhooks/{hook['id']}")).status == 403
+        assert (await api.put(f"/v2/accounts/{other.account_id}/webhooks", json={"data": HOOK})).status == 403
+        assert (await api.get(f"/webhooks/{hook['id']}")).status == 404
+        assert (await api.get("/webhooks", token=False)).status == 401
+    finally:
+        await delete_hooks(couch, [other.account_id])
+
+
+async def test_a_parent_reaches_its_childs_hooks(api, new_account, couch):
+    child = await new_account(name="Child", parent=api)
+    try:
+        response = await api.put(f"/v2/accounts/{child.account_id}/webhooks", json={"data": HOOK})
+        assert response.status == 201
+        assert (await couch.get("webhooks", response.data["id"]))["pvt_account_id"] == child.account_id
+    finally:
+        await delete_hooks(couch, [child.account_id])
+
+
+async def test_reenable_enables_only_auto_disabled_hooks(api, couch):
+    auto = (await api.put("/webhooks", json={"data": HOOK})).data
+    manual = (await api.put("/webhooks", json={"data": {**HOOK, "enabled": False}})).data
+    doc = await couch.get("webhooks", auto["id"])
+    doc.update({"enabled": False, "pvt_disabled_message": "too many failed attempts"})
+    await couch.put("webhooks", doc)
+    listed = {row["id"]: row for row in (await api.get("/webhooks")).data}
+    assert listed[auto["id"]]["disable_reason"] == "too many failed attempts"
+    assert (await api.get(f"/webhooks/{auto['id']}")).data["disable_reason"] == "too many failed attempts"
+    assert (await api.patch("/webhooks", json={"data": {}})).data == {
+        "re-enable": {"required": {"message": "Field is required but missing"}}}
+    assert "enum" in (await api.patch("/webhooks", json={"data": {"re-enable": False}})).data["re-enable"]
+    response = await api.patch("/webhooks", json={"data": {"re-enable": True}})
+    assert response.status == 200, response.json
+    assert (await api.get(f"/webhooks/{auto['id']}")).data["enabled"] is True
+    assert "disable_reason" not in (await api.get(f"/webhooks/{auto['id']}")).data
+    assert (await api.get(f"/webhooks/{manual['id']}")).data["enabled"] is False
+
+
+async def test_saving_a_disabled_hook_enabled_clears_its_reason(api, couch):
+    hook = (await api.put("/webhooks", json={"data": HOOK})).data
+    doc = await couch.get("webhooks", hook["id"])
+    doc.update({"enabled": False, "pvt_disabled_message": "too many failed attempts"})
+    await couch.put("webhooks", doc)
+    response = await api.patch(f"/webhooks/{hook['id']}", json={"data": {"enabled": True}})
+    assert response.status == 200 and "disable_reason" not in response.data
+    assert "pvt_disabled_message" not in await couch.get("webhooks", hook["id"])
+
+
+async def test_attempt_listings_check_their_window(api):
+    hook = (await api.put("/webhooks", json={"data": HOOK})).data
+    assert (await api.get("/webhooks/attempts")).data == []
+    assert (await api.get(f"/webhooks/{hook['id']}/attempts")).data == []
+    now = gregorian_now()
+    for query in (f"created_from={now}&created_to={now - 10}", f"created_from={now - 40 * 86400}&created_to={now}",
+                  "created_from=yesterday"):
+        response = await api.get(f"/webhooks/attempts?{query}")
+        assert response.status == 400, (query, response.json)
+    assert (await api.get(f"/webhooks/{'0' * 32}/attempts")).status == 404
+
+
+async def test_bad_bodies_are_400(api):
+    for body in (b"{", b"[]", b'{"data": 5}'):
+        response = await api.put("/webhooks", data=body, headers={"Content-Type": "application/json"})
+        assert response.status == 400, (body, response.json)
