@@ -66,3 +66,16 @@ async def delete_hooks(couch: CouchClient, account_ids: list[str]) -> None:
         doc: dict[str, Any] = row.get("doc") or {}
         if doc.get("pvt_account_id") in account_ids:
             await couch.delete("webhooks", doc["_id"], doc["_rev"])
+
+
+async def delete_events_state(couch: CouchClient, account_id: str) -> None:
+    """The checkpoints of an account's databases in `kazoo_vm_events`."""
+    from kazoo_vm.storage.dbnames import account_db
+    try:
+        rows = (await couch.request("GET", "kazoo_vm_events/_all_docs"))["rows"]
+    except Exception:  # noqa: BLE001 - no events database: nothing to delete
+        return
+    prefix = "checkpoint:" + account_db(account_id)
+    for row in rows:
+        if row["id"].startswith(prefix):
+            await couch.delete("kazoo_vm_events", row["id"], row["value"]["rev"])

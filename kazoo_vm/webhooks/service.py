@@ -1,22 +1,89 @@
-"""The webhooks side of one service process: hook documents, the attempt log and, when events are on,
-the event pipeline that feeds the dispatcher."""
+"""The webhooks side of one service process: hook documents and the attempt log (the API's), and, when
+events are on (`KAZOO_VM_EVENTS`), the hooks in force, the dispatcher and the event pipeline, on a CouchDB
+connection pool of their own (feeds never wait behind API requests, nor the reverse)."""
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
+from typing import Any
+
 from ..config import Settings
+from ..events.leases import Leases
+from ..events.pipeline import Pipeline
+from ..storage import CouchClient, StorageError
+from ..storage.changes import Feeds
 from ..storage.store import Store
+from ..voicemail.accounts import Accounts
 from .attempts import Attempts
+from .dispatcher import Dispatcher
 from .hooks import Hooks
+from .matching import HookSet
+
+log = logging.getLogger("kazoo_vm.webhooks")
 
 
 class Webhooks:
-    def __init__(self, settings: Settings, store: Store):
+    def __init__(self, settings: Settings, store: Store, instance: str | None = None):
         self.settings = settings
         self.store = store
         self.hooks = Hooks(store, settings.webhook_refuse_private)
         self.attempts = Attempts(store)
+        self.instance = instance or f"{socket.gethostname()}:{settings.port}"
+        self.pipeline: Pipeline | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._client: CouchClient | None = None
+        self.dispatcher: Dispatcher | None = None
 
     async def start(self) -> None:
         await self.hooks.install()
+        if self.settings.events:
+            self._start_events()
+
+    def _start_events(self) -> None:
+        self._client = CouchClient(self.settings.couchdb_url, timeout=self.settings.couch_timeout,
+                                   write_quorum=self.settings.write_quorum)
+        store = Store(self._client)
+        feeds = Feeds(self._client)
+        accounts = Accounts(store)
+        hookset = HookSet(store, feeds, lambda account_id: _tree(accounts, account_id))
+        self.dispatcher = Dispatcher(self.settings, hookset, Hooks(store, self.settings.webhook_refuse_private),
+                                     Attempts(store))
+        self.pipeline = Pipeline(feeds, Leases(feeds, self.instance), lambda: hookset.watched,
+                                 self.dispatcher.deliver, self.settings.retention_days,
+                                 self.settings.events_poll_seconds)
+        hookset.changed.append(lambda: self._tasks.append(asyncio.create_task(self._sync())))
+        self._tasks.append(asyncio.create_task(hookset.run()))
+        self._tasks.append(asyncio.create_task(self.pipeline.start()))
+
+    async def _sync(self) -> None:
+        try:
+            await self.pipeline.sync_watched()
+        except StorageError as failure:
+            log.warning("event pipeline: %s", failure)
+
+    def status(self) -> dict[str, Any]:
+        if self.pipeline is None:
+            return {"running": False, "mode": "off"}
+        status = self.pipeline.status()
+        if self.dispatcher is not None:
+            status.update(delivered=self.dispatcher.delivered, failed_attempts=self.dispatcher.failed)
+        return status
 
     async def close(self) -> None:
-        return None
+        if self.pipeline is not None:
+            await self.pipeline.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.dispatcher is not None:
+            await self.dispatcher.close()
+        if self._client is not None:
+            await self._client.close()
+
+
+async def _tree(accounts: Accounts, account_id: str) -> tuple[str, ...]:
+    try:
+        return (await accounts.get(account_id)).tree
+    except Exception:  # noqa: BLE001 - a deleted or unreadable account has no ancestors to notify
+        return ()
