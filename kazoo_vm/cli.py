@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,7 @@ def _safe_url(url: str) -> str:
 def serve(settings: Settings, host: str, port: int) -> None:
     from .http.app import make_app
 
-    web.run_app(make_app(settings), host=host, port=port, access_log=None,
+    web.run_app(make_app(replace(settings, host=host, port=port)), host=host, port=port, access_log=None,
                 print=lambda _: logging.getLogger("kazoo_vm").info("serving on http://%s:%s", host, port))
 
 

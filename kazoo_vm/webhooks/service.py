@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from typing import Any
 
@@ -29,7 +30,8 @@ class Webhooks:
         self.store = store
         self.hooks = Hooks(store, settings.webhook_refuse_private)
         self.attempts = Attempts(store)
-        self.instance = instance or f"{socket.gethostname()}:{settings.port}"
+        # one per process: `serve --workers N` runs several processes on one port
+        self.instance = instance or f"{socket.gethostname()}:{settings.port}:{os.getpid()}"
         self.pipeline: Pipeline | None = None
         self._tasks: list[asyncio.Task] = []
         self._client: CouchClient | None = None
