@@ -59,7 +59,8 @@ class Feeds:
 
     async def db_updates(self, since: Seq, wait: float) -> Batch:
         """Databases created, updated or deleted after `since` (`{"db_name", "type"}` results); waits up to
-        `wait` seconds for the first. NoDbUpdates when the server has no such feed."""
+        `wait` seconds for the first. NoDbUpdates when the server has no such feed: PouchDB Server, or an
+        Apache CouchDB without its `_global_changes` database (which CouchDB's cluster setup creates)."""
         params = {"feed": "longpoll", "since": _param(since), "timeout": str(int(wait * 1000))}
         try:
             result = await self._long(f"_db_updates", params, wait)
@@ -134,7 +135,7 @@ def _param(seq: Seq) -> str:
 def _failure(status: int, payload: Any) -> StorageError:
     if status == 404:
         reason = payload.get("reason") if isinstance(payload, dict) else None
-        return NotFound(reason or "not_found")
+        return NotFound(reason or "not_found", status=404)
     if status >= 500:
         return Unavailable(f"CouchDB failed a feed ({status})", status=status)
     return StorageError(f"CouchDB answered {status} to a feed", status=status)
