@@ -52,12 +52,14 @@ async def api(new_account, couch):
     await couch.db_delete(modb(account.account_id, *year_month(gregorian_now())))
 
 
-async def followed(app, account_id: str, timeout: float = 30.0) -> None:
-    """Wait until the instance follows the account's databases (a new hook takes effect)."""
-    pipeline = app[WEBHOOKS].pipeline
+async def followed(app, account_id: str, timeout: float = 45.0, hooks: int = 1) -> None:
+    """Wait until the instance follows the account's databases and has its hooks (a new hook takes effect)."""
+    pipeline, hookset = app[WEBHOOKS].pipeline, app[WEBHOOKS].hookset
     deadline = asyncio.get_running_loop().time() + timeout
-    while account_id not in pipeline.initialized:
-        assert asyncio.get_running_loop().time() < deadline, app[WEBHOOKS].status()
+    mine = lambda: [hook for hook in hookset.hooks.values() if hook["pvt_account_id"] == account_id]  # noqa: E731
+    while account_id not in pipeline.initialized or len(mine()) < hooks:
+        assert asyncio.get_running_loop().time() < deadline, (app[WEBHOOKS].status(), pipeline.watched(),
+                                                              pipeline.initialized)
         await asyncio.sleep(0.05)
 
 
@@ -75,7 +77,7 @@ def body(item) -> dict:
 async def test_a_message_through_the_api_raises_created_new_saved_edited_deleted(events_app, api, receiver):
     await add_hook(api, receiver)
     await add_hook(api, receiver, hook="notifications")
-    await followed(events_app, api.account_id)
+    await followed(events_app, api.account_id, hooks=2)
     box = await api.create_box()
     response = await upload_message(api, box["id"], metadata={"caller_id_number": "6001"})
     message_id = response.data["media_id"]

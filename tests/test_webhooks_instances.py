@@ -91,14 +91,23 @@ async def hook(api, receiver: Receiver, **fields) -> dict:
     data = {"name": "test", "uri": receiver.url, "hook": "object", "format": "json", **fields}
     response = await api.put("/webhooks", json={"data": data})
     assert response.status == 201, response.json
-    await asyncio.sleep(2.0)  # every instance follows a new hook within a second or two
     return response.data
+
+
+async def followed(instances: list[Instance], timeout: float = 45.0) -> None:
+    """Wait until one of the instances follows the test account (the only one with a hook)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not any([(await instance.health())["accounts_followed"] for instance in instances
+                   if instance.process.poll() is None]):
+        assert asyncio.get_running_loop().time() < deadline, "no instance follows the account"
+        await asyncio.sleep(0.1)
 
 
 async def test_sigkill_between_change_and_delivery_then_restart_delivers_it(api, receiver, instances, couch_url):
     instance = await Instance(couch_url, KAZOO_VM_WEBHOOK_BACKOFF="60").start()
     instances.append(instance)
     await hook(api, receiver, retries=4)
+    await followed(instances)
     receiver.status = 500
     box = await api.create_box()
     first = await receiver.wait_for(1)
@@ -124,6 +133,7 @@ async def test_two_instances_deliver_each_event_once_and_one_takes_over_from_a_d
             break
         await asyncio.sleep(0.5)
     await hook(api, receiver)
+    await followed(instances)
     boxes = [await api.create_box() for _ in range(5)]
     got = await receiver.wait_for(5, timeout=40)
     await asyncio.sleep(2.0)

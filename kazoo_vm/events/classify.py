@@ -13,6 +13,7 @@ documents in account databases raise events:
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from . import payloads
 from .memory import Memory, Seen, digest
 from .records import NOTIFICATIONS, OBJECT, event_id
 
+log = logging.getLogger("kazoo_vm.events")
 JSON = dict[str, Any]
 MESSAGE = "mailbox_message"
 VMBOX = "vmbox"
@@ -71,6 +73,7 @@ def classify(db: str, change: JSON, memory: Memory) -> list[Raised]:
     if (doc_type, is_modb) not in ((MESSAGE, True), (VMBOX, False)):
         return []
     seen = memory.get(db, doc_id)
+    log.debug("change of %s %s in %s: seen %s", doc_type, rev, db, seen)
     now = Seen(generation(rev), digest(doc), _has_audio(doc), bool(doc.get("pvt_deleted")), doc_type)
     memory.remember(db, doc_id, now)
     raised = [Raised(OBJECT, name, doc_type, doc_id, ident, payloads.object_payload(ident, account_id, name,

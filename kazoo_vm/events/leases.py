@@ -32,6 +32,7 @@ class Leases:
         self.feeds = feeds
         self.instance = instance or secrets.token_hex(8)
         self.held: dict[int, float] = {}  # partition -> expiry (wall clock)
+        self.free_before: set[int] = set()
 
     def holds(self, partition: int) -> bool:
         return self.held.get(partition, 0.0) - MARGIN_SECONDS > time.time()
@@ -54,23 +55,26 @@ class Leases:
             await self._release(leases[f"lease:{n}"])
         for n in mine[:share]:
             await self._write(n, leases.get(f"lease:{n}"), now)
-        for n in range(PARTITIONS):
-            if len([p for p in self.held if self.holds(p)]) >= share:
-                break
-            doc = leases.get(f"lease:{n}")
-            if n in self.held or (doc and doc.get("expires", 0) > now):
+        free = {n for n in range(PARTITIONS) if n not in self.held
+                and not ((leases.get(f"lease:{n}") or {}).get("expires", 0) > now)}
+        for n in sorted(free):
+            # beyond its share an instance takes only what stayed free since its last renewal: no partition
+            # waits for a heartbeat to expire, and the instances still spread evenly
+            if len([p for p in self.held if self.holds(p)]) >= share and n not in self.free_before:
                 continue
-            if await self._write(n, doc, now):
+            if await self._write(n, leases.get(f"lease:{n}"), now):
                 taken.add(n)
+        self.free_before = free - taken
         for n in [p for p, expires in self.held.items() if expires <= now]:
             del self.held[n]
         return taken
 
     async def release_all(self) -> None:
         for n in list(self.held):
-            doc = await self.feeds.state(f"lease:{n}")
-            if doc and doc.get("holder") == self.instance:
-                await self._release(doc)
+            for _ in range(3):
+                doc = await self.feeds.state(f"lease:{n}")
+                if not doc or doc.get("holder") != self.instance or await self._release(doc):
+                    break
         self.held.clear()
         doc = await self.feeds.state(f"instance:{self.instance}")
         if doc:
@@ -97,10 +101,11 @@ class Leases:
         self.held[n] = now + TTL_SECONDS
         return True
 
-    async def _release(self, doc: dict) -> None:
+    async def _release(self, doc: dict) -> bool:
         n = int(doc["_id"].split(":", 1)[1])
         self.held.pop(n, None)
         try:
             await self.feeds.save_state({**doc, "holder": None, "expires": 0})
         except Conflict:
-            pass
+            return False
+        return True

@@ -79,7 +79,8 @@ class Pipeline:
         oldest = min(self.inflight.values(), default=None)
         return {"running": bool(self.tasks) and not all(task.done() for task in self.tasks),
                 "mode": self.mode, "partitions": sorted(n for n in self.leases.held if self.leases.holds(n)),
-                "databases_followed": len(self.known), "batches_handed_off": self.batches,
+                "accounts_followed": len(self.initialized), "databases_followed": len(self.known),
+                "batches_handed_off": self.batches,
                 "oldest_undelivered_seconds": round(time.monotonic() - oldest, 3) if oldest is not None else 0.0,
                 **({"error": self.error} if self.error else {})}
 

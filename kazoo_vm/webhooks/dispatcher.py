@@ -76,13 +76,15 @@ class Dispatcher:
                 await self._failed(hook, state)
             return
         state.waiting += len(events)
+        remaining = len(events)
         try:
             async with state.slots:
                 for event in events:
                     state.waiting -= 1
+                    remaining -= 1
                     await self._one(hook, event, state)
         finally:
-            state.waiting = max(0, state.waiting)
+            state.waiting -= remaining  # cancelled: what was never sent is not waiting any more
 
     async def _one(self, hook: JSON, event: Event, state: HookState) -> None:
         tries = max(1, min(MAX_ATTEMPTS, int(hook.get("retries", 2) or 1)))

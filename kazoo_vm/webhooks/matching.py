@@ -1,6 +1,7 @@
 """The hooks in force, as every instance sees them: every enabled, not deleted hook of the `webhooks`
 database, read again as soon as that database changes (a long-poll on its feed), so a new or changed hook
-takes effect on every instance within about a second. Which hooks an event fires (webhooks_util:find_webhooks,
+takes effect on every instance within about a second (read again half a second later, and after every quiet
+long-poll, since on a cluster the feed can tell of a write before the copy a view reads has it). Which hooks an event fires (webhooks_util:find_webhooks,
 match_action_type), and which accounts need their databases followed at all."""
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .hooks import CLASSIFICATION, DB, TYPE
 log = logging.getLogger("kazoo_vm.webhooks")
 WAIT_SECONDS = 25.0
 RETRY_SECONDS = 1.0
+SETTLE_SECONDS = 0.5
 Trees = Callable[[str], Awaitable[tuple[str, ...]]]
 
 
@@ -73,7 +75,10 @@ class HookSet:
                     since = None
                     await asyncio.sleep(RETRY_SECONDS)
                     continue
+                await self.reload()
                 if batch.results:
+                    # a cluster's feed may tell of a write before every copy the view reads has it
+                    await asyncio.sleep(SETTLE_SECONDS)
                     await self.reload()
                 since = batch.last_seq
             except StorageError as failure:

@@ -36,6 +36,7 @@ class Webhooks:
         self._tasks: list[asyncio.Task] = []
         self._client: CouchClient | None = None
         self.dispatcher: Dispatcher | None = None
+        self.hookset: HookSet | None = None
 
     async def start(self) -> None:
         await self.hooks.install()
@@ -48,7 +49,7 @@ class Webhooks:
         store = Store(self._client)
         feeds = Feeds(self._client)
         accounts = Accounts(store)
-        hookset = HookSet(store, feeds, lambda account_id: _tree(accounts, account_id))
+        hookset = self.hookset = HookSet(store, feeds, lambda account_id: _tree(accounts, account_id))
         self.dispatcher = Dispatcher(self.settings, hookset, Hooks(store, self.settings.webhook_refuse_private),
                                      Attempts(store))
         self.pipeline = Pipeline(feeds, Leases(feeds, self.instance), lambda: hookset.watched,
