@@ -24,8 +24,14 @@ run: setup
 test: setup
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-bench: setup
-	$(BIN)/python -m bench $(BENCH_ARGS)
+# the chart needs matplotlib: the `bench` extra, installed on first use
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@
+
+# BENCH_TARGET=pouchdb|couchdb|cluster|URL (default: KAZOO_VM_COUCHDB_URL, else pouchdb)
+bench: setup $(VENV)/.bench-installed
+	$(BIN)/python -m bench $(if $(BENCH_TARGET),--target $(BENCH_TARGET)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules var *.egg-info build dist

@@ -56,15 +56,41 @@ def _proc_status(pid: int) -> dict[str, int]:
     return values
 
 
-class ServiceProcess:
-    """`python -m bench.service` on a free loopback port, with the given environment settings."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (their threads included); 0 for gone ones."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, couch_url: str, secret: str, workdir: Path, **settings: str):
+
+def listening_pids(port: int) -> list[int]:
+    """The processes listening on a loopback TCP port (from `ss`); [] when `ss` cannot say."""
+    try:
+        out = subprocess.run(["ss", "-tlnpH", f"( sport = :{port} )"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return sorted({int(pid) for pid in re.findall(r"pid=(\d+),", out)})
+
+
+class ServiceProcess:
+    """`python -m bench.service` on a free loopback port, with the given environment settings; with
+    `workers` > 1, that many worker processes on the port (as `kazoo-vm serve --workers`), each with a side
+    port: counts and memory are summed over the workers."""
+
+    def __init__(self, couch_url: str, secret: str, workdir: Path, workers: int = 1, **settings: str):
         self.couch_url = couch_url
         self.secret = secret
         self.settings = settings
+        self.workers = workers
         self.port = bench_port()
-        self.side_port = bench_port()
+        self.side_ports = [bench_port() for _ in range(workers)]
+        self.pids: list[int] = []
         self.log_path = workdir / f"service-{self.port}.log"
         self.process: subprocess.Popen | None = None
         self.session: aiohttp.ClientSession | None = None
@@ -85,7 +111,8 @@ class ServiceProcess:
         env.update(self.settings)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bench.service", "--port", str(self.port), "--side-port", str(self.side_port)],
+                [sys.executable, "-m", "bench.service", "--port", str(self.port), "--workers", str(self.workers),
+                 "--side-port", ",".join(map(str, self.side_ports))],
                 cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=3600))
         deadline = time.monotonic() + timeout
@@ -95,7 +122,7 @@ class ServiceProcess:
             try:
                 async with self.session.get(f"{self.base}/v2/health") as resp:
                     if resp.status == 200:
-                        await self.requests()
+                        self.pids = await self._worker_pids()
                         return
             except aiohttp.ClientError:
                 pass
@@ -108,11 +135,25 @@ class ServiceProcess:
         except OSError:
             return "no log"
 
+    @property
+    def side_port(self) -> int:
+        return self.side_ports[0]
+
+    async def _worker_stats(self, side_port: int) -> dict:
+        async with self.session.get(f"http://127.0.0.1:{side_port}/stats") as resp:
+            return await resp.json()
+
+    async def _worker_pids(self) -> list[int]:
+        """Every worker's process id, once every worker answers on its side port."""
+        return [(await self._worker_stats(port))["pid"] for port in self.side_ports]
+
     async def stats(self) -> tuple[int, Counter]:
-        """The service's count of CouchDB requests so far, and the same by kind."""
-        async with self.session.get(f"http://127.0.0.1:{self.side_port}/stats") as resp:
-            found = await resp.json()
-        return found["requests"], Counter(found.get("kinds") or {})
+        """The service's count of CouchDB requests so far, and the same by kind (summed over the workers)."""
+        requests, kinds = 0, Counter()
+        for found in await asyncio.gather(*(self._worker_stats(port) for port in self.side_ports)):
+            requests += found["requests"]
+            kinds.update(found.get("kinds") or {})
+        return requests, kinds
 
     async def requests(self) -> int:
         return (await self.stats())[0]
@@ -125,7 +166,11 @@ class ServiceProcess:
             return await resp.json()
 
     def memory_now(self) -> dict[str, int]:
-        return _proc_status(self.pid)
+        """VmRSS and VmHWM, summed over the workers (the supervisor of several holds no requests)."""
+        total: Counter = Counter()
+        for pid in self.pids or [self.pid]:
+            total.update(_proc_status(pid))
+        return dict(total)
 
     def couch_bytes_received(self) -> dict[str, int] | None:
         """Bytes received so far on each of the service's open TCP connections to CouchDB (from the kernel's
@@ -141,7 +186,7 @@ class ServiceProcess:
         for line in out.splitlines():
             if not line[:1].isspace():
                 fields = line.split()
-                connection = " ".join(fields[2:4]) if f"pid={self.pid}," in line else None
+                connection = " ".join(fields[2:4]) if any(f"pid={pid}," in line for pid in self.pids) else None
             elif connection is not None:
                 received = re.search(r"bytes_received:(\d+)", line)
                 found[connection] = int(received[1]) if received else 0
@@ -150,8 +195,9 @@ class ServiceProcess:
     @asynccontextmanager
     async def memory(self):
         """Peak RSS around a block: VmHWM is reset (clear_refs 5) before it and read after it."""
-        with open(f"/proc/{self.pid}/clear_refs", "w") as clear:
-            clear.write("5")
+        for pid in self.pids or [self.pid]:
+            with open(f"/proc/{pid}/clear_refs", "w") as clear:
+                clear.write("5")
         found = Memory(start_rss=self.memory_now()["VmRSS"])
         try:
             yield found
@@ -289,11 +335,11 @@ class Context:
     def size(self, full: Any, quick: Any) -> Any:
         return quick if self.quick else full
 
-    async def service(self, **settings: str) -> ServiceProcess:
-        """A running service with these KAZOO_VM_* settings (one process per distinct set of settings)."""
-        key = tuple(sorted(settings.items()))
+    async def service(self, workers: int = 1, **settings: str) -> ServiceProcess:
+        """A running service with these KAZOO_VM_* settings and workers (one per distinct set)."""
+        key = tuple(sorted(settings.items())) + ((("workers", str(workers)),) if workers > 1 else ())
         if key not in self.services:
-            service = ServiceProcess(self.couch_url, self.secret, self.workdir, **settings)
+            service = ServiceProcess(self.couch_url, self.secret, self.workdir, workers, **settings)
             await service.start()
             self.services[key] = service
         return self.services[key]

@@ -50,6 +50,8 @@ class Row:
     goal: str | None = None
     met: bool | None = None
     notes: str = ""
+    # the API/direct the goal asks for (at most for latency rows, at least for throughput rows); charted
+    goal_ratio: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -57,6 +59,17 @@ class Row:
         if self.api_median is None or not self.direct_median:
             return None
         return self.api_median / self.direct_median
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.unit == "ms"
+
+    def ratio_within(self, goal: float) -> bool:
+        """Record `goal` as this row's goal ratio; whether the ratio reaches it."""
+        self.goal_ratio = goal
+        if self.ratio is None:
+            return False
+        return self.ratio <= goal if self.lower_is_better else self.ratio >= goal
 
     def memory(self, found) -> "Row":
         """Record a harness.Memory (bytes) in MB."""

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import aiohttp
 
-from kazoo_vm.local_couch import LocalCouch
 
-from . import report
+from . import chart, report, targets
 from .harness import Context, Direct, ROOT
 from .measure import Row
 from .scenarios import SCENARIOS
@@ -32,12 +31,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=(
         "Benchmark kazoo-vm against CouchDB itself: each scenario's API latency or throughput next to the "
         "same request made directly to CouchDB, the CouchDB requests per API request and the service's "
-        "memory. Uses KAZOO_VM_COUCHDB_URL when set, else starts an in-memory PouchDB Server."))
+        "memory. Without --target: KAZOO_VM_COUCHDB_URL when set, else an in-memory PouchDB Server."))
+    parser.add_argument("--target", metavar="TARGET",
+                        help="pouchdb (in-memory PouchDB Server), couchdb (Apache CouchDB single node) or cluster "
+                             "(3 nodes), both started with KAZOO_VM_COUCHDB_SCRIPT (default "
+                             "../shared/couchdb/couchdb) and removed after, or the URL of a CouchDB to use")
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds per scenario")
     parser.add_argument("--only", action="append", metavar="NAME", default=[],
                         help=f"run only these scenarios (repeat or comma-separate): {', '.join(SCENARIOS)}")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON file (default {DEFAULT_OUTPUT})")
+    parser.add_argument("--chart", type=Path, metavar="FILE",
+                        help="chart of API/direct with the goals (.png or .svg; default: the JSON file's name "
+                             "with .png; needs matplotlib, the `bench` extra)")
     args = parser.parse_args(argv)
+    try:
+        args.couch = targets.choose(args.target)
+    except targets.TargetError as error:
+        parser.error(str(error))
+    args.chart = args.chart or args.output.with_suffix(".png")
     names = [name.strip() for value in args.only for name in value.split(",") if name.strip()]
     unknown = [name for name in names if name not in SCENARIOS]
     if unknown:
@@ -78,16 +89,32 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def describe(target: targets.Target) -> str:
+    if target.name == "pouchdb":
+        return f"in-memory PouchDB Server {pouchdb_server_version()} (node_modules)"
+    if target.name == "couchdb":
+        return "Apache CouchDB single node (started by the benchmark)"
+    if target.name == "cluster":
+        return "Apache CouchDB 3-node cluster, q=2 n=3 (started by the benchmark)"
+    return target.description
+
+
 async def run(args: argparse.Namespace) -> list[Row]:
-    given = os.environ.get("KAZOO_VM_COUCHDB_URL")
-    local = None if given else LocalCouch()
-    couch_url = given or local.start()
+    target: targets.Target = args.couch
+    log(f"bench: target {target.name}: starting" if target.name in targets.NAMES else f"bench: target {target.name}")
+    couch_url = target.start()
+    try:
+        return await _run(args, target, couch_url)
+    finally:
+        target.stop()
+
+
+async def _run(args: argparse.Namespace, target: targets.Target, couch_url: str) -> list[Row]:
     rows: list[Row] = []
     started = time.monotonic()
     meta = {"quick": args.quick, "scenarios": args.names, "machine": machine(), "code": code_version(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "load_average_start": os.getloadavg(),
-            "couchdb": "KAZOO_VM_COUCHDB_URL" if given else
-            f"in-memory PouchDB Server {pouchdb_server_version()} (node_modules)"}
+            "target": target.name, "couchdb": describe(target)}
     seeder = Seeder(couch_url)
     # idle connections are dropped before PouchDB Server closes them (after 5 s), so that none is reused
     # just as the server closes it
@@ -117,16 +144,16 @@ async def run(args: argparse.Namespace) -> list[Row]:
         services = [dict(key) for key in ctx.services]
         await ctx.close()
         await session.close()
-        if given:
+        if target.shared:
             await seeder.cleanup()
         await seeder.close()
-        if local is not None:
-            local.stop()
         workdir.cleanup()
     meta.update(seconds=round(time.monotonic() - started), load_average_end=os.getloadavg(), service_settings=services)
     print(report.render(rows), flush=True)
     report.write_json(args.output, meta, rows)
     log(f"bench: written to {args.output}")
+    drawn = chart.draw(rows, meta, args.chart)
+    log(f"bench: chart written to {args.chart}" if drawn is None else f"bench: no chart: {drawn}")
     return rows
 
 

@@ -1,5 +1,6 @@
 """`python -m bench.service`: the API as `kazoo-vm serve` runs it, in a process of its own, plus a side port
-for the benchmark.
+for the benchmark. With `--workers N` (N > 1), as `kazoo-vm serve --workers N` runs it: N processes on the
+API port (kazoo_vm.workers), each with a side port of its own (`--side-port` is a comma-separated list).
 
 The API is the same application `kazoo-vm serve` serves (`make_app` over one `Voicemail`, settings from
 the environment, the INFO request log, no access log). The process holds nothing else, so its
@@ -7,9 +8,10 @@ the environment, the INFO request log, no access log). The process holds nothing
 bound to 127.0.0.1) answers:
 
 - `GET /stats`: `{"requests": n, "kinds": {...}}`: the service's own count of CouchDB requests
-  (`voicemail.couch.requests`), and the same requests by kind ("GET modb document", "POST account _all_docs"...),
-  counted by a wrapper around the client's request method set on the instance here (a dictionary
-  increment per CouchDB request; no kazoo_vm code is changed);
+  (`voicemail.couch.requests`), the same requests by kind ("GET modb document", "POST account _all_docs"...)
+  and the process id,
+  counted by a listener registered on the client (`CouchClient.listeners`: a dictionary increment per CouchDB
+  request);
 - `POST /migrate` `{"accounts": [...], "workers": n, "batch": n}`: runs the domain code of `kazoo-vm migrate`
   (migration_runner.plan + migrate) with the service's `Voicemail`, and answers its summary, the seconds it
   took and the CouchDB requests it made.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import signal
 import sys
@@ -48,16 +51,7 @@ def kind(method: str, path: str) -> str:
 
 def count_kinds(voicemail: Voicemail) -> Counter:
     kinds: Counter = Counter()
-    couch = voicemail.couch
-    original = getattr(couch, "_open", None)
-    if original is None:  # the client changed: no breakdown, the total still comes from the client itself
-        return kinds
-
-    def counting_open(method: str, path: str, **kwargs):
-        kinds[kind(method, path)] += 1
-        return original(method, path, **kwargs)
-
-    couch._open = counting_open
+    voicemail.couch.listeners.append(lambda method, path: kinds.update((kind(method, path),)))
     return kinds
 
 
@@ -67,7 +61,7 @@ def side_app(voicemail: Voicemail) -> web.Application:
 
     @routes.get("/stats")
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response({"requests": voicemail.couch.requests, "kinds": kinds})
+        return web.json_response({"requests": voicemail.couch.requests, "kinds": kinds, "pid": os.getpid()})
 
     @routes.post("/migrate")
     async def migrate(request: web.Request) -> web.Response:
@@ -89,14 +83,14 @@ def side_app(voicemail: Voicemail) -> web.Application:
     return app
 
 
-async def serve(host: str, port: int, side_port: int) -> None:
+async def serve(host: str, port: int, side_port: int, reuse_port: bool = False) -> None:
     settings = Settings.from_env()
     voicemail = Voicemail(settings)
     runners = [web.AppRunner(make_app(settings, voicemail), access_log=None),
                web.AppRunner(side_app(voicemail), access_log=None)]
     for runner in runners:
         await runner.setup()
-    await web.TCPSite(runners[0], host, port).start()
+    await web.TCPSite(runners[0], host, port, reuse_port=reuse_port or None).start()
     await web.TCPSite(runners[1], "127.0.0.1", side_port).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -107,16 +101,40 @@ async def serve(host: str, port: int, side_port: int) -> None:
         await runner.cleanup()
 
 
+def setup_logging(worker: int | None = None) -> None:
+    """The log `kazoo-vm serve` writes: one INFO line per request, on stderr."""
+    where = "" if worker is None else f"[worker {worker}] "
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s %(levelname)s {where}%(name)s %(message)s")
+
+
+def worker(index: int, host: str, port: int, side_port: int) -> None:
+    """One of `--workers N`, in a process of its own."""
+    from kazoo_vm.workers import stop_with_parent
+
+    setup_logging(index)
+    stop_with_parent()
+    asyncio.run(serve(host, port, side_port, reuse_port=True))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.service")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--side-port", type=int, required=True)
+    parser.add_argument("--side-port", required=True, help="one port, or one per worker (comma-separated)")
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    # the log `kazoo-vm serve` writes: one INFO line per request, on stderr
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve(args.host, args.port, args.side_port))
+    side_ports = [int(port) for port in args.side_port.split(",")]
+    if len(side_ports) != args.workers:
+        parser.error("--side-port needs one port per worker")
+    if args.workers == 1:
+        setup_logging()
+        asyncio.run(serve(args.host, args.port, side_ports[0]))
+        return
+    from kazoo_vm.workers import Supervisor
+
+    setup_logging()
+    sys.exit(Supervisor(args.workers, worker, lambda index: (args.host, args.port, side_ports[index])).run())
 
 
 if __name__ == "__main__":

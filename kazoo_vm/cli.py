@@ -33,20 +33,45 @@ class CliError(Exception):
     pass
 
 
-def _setup_logging() -> None:
+def _setup_logging(worker: int | None = None) -> None:
+    where = "" if worker is None else f"[worker {worker}] "
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+                        format=f"%(asctime)s %(levelname)s {where}%(name)s %(message)s")
 
 
 def _safe_url(url: str) -> str:
     return str(URL(url).with_user(None).with_password(None))
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def serve(settings: Settings, host: str, port: int, *, reuse_port: bool = False) -> None:
     from .http.app import make_app
 
     web.run_app(make_app(replace(settings, host=host, port=port)), host=host, port=port, access_log=None,
+                reuse_port=reuse_port or None,
                 print=lambda _: logging.getLogger("kazoo_vm").info("serving on http://%s:%s", host, port))
+
+
+def serve_worker(index: int, settings: Settings, host: str, port: int) -> None:
+    """One of `serve --workers N`, in a process of its own (workers.py)."""
+    from .workers import stop_with_parent
+
+    _setup_logging(worker=index)
+    stop_with_parent()
+    serve(settings, host, port, reuse_port=True)
+
+
+def serve_workers(settings: Settings, host: str, port: int, count: int) -> int:
+    """`serve --workers N`: N processes on one port; they share one token secret (a random one when
+    KAZOO_VM_SECRET is not set), so a token from any of them is valid in all."""
+    from .workers import Supervisor, WorkersFailed
+
+    if port == 0:
+        raise CliError("--workers needs a fixed --port: each worker would pick a port of its own")
+    logging.getLogger("kazoo_vm").info("serving on http://%s:%s with %d workers", host, port, count)
+    try:
+        return Supervisor(count, serve_worker, lambda index: (settings, host, port)).run()
+    except WorkersFailed as failure:
+        raise CliError(f"{failure}; its log is above") from None
 
 
 class StopSignals:
@@ -234,6 +259,8 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("--host", help="address to listen on (default KAZOO_VM_HOST or 127.0.0.1)")
     cmd.add_argument("--port", type=int, help="port to listen on (default KAZOO_VM_PORT or 8000; with "
                      "--ephemeral a free port)")
+    cmd.add_argument("--workers", type=_positive, default=1,
+                     help="processes serving the port (SO_REUSEPORT; default 1): use up to one per core")
     cmd.add_argument("--ephemeral", action="store_true",
                      help="for test harnesses: start an in-memory local CouchDB unless KAZOO_VM_COUCHDB_URL is "
                           "set, create an account, print one JSON line (url, account_id, api_key, auth_token) "
@@ -287,8 +314,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve" and args.fixtures and not args.ephemeral:
             raise CliError("--fixtures needs --ephemeral (or use `kazoo-vm fixtures load`)")
+        if args.command == "serve" and args.ephemeral and args.workers > 1:
+            raise CliError("--ephemeral serves with one process; --workers needs plain `serve`")
         if args.command == "serve" and args.ephemeral:
             serve_ephemeral(settings, args.host or settings.host, args.port or 0, args.fixtures)
+        elif args.command == "serve" and args.workers > 1:
+            port = settings.port if args.port is None else args.port
+            return serve_workers(settings, args.host or settings.host, port, args.workers)
         elif args.command == "serve":
             serve(settings, args.host or settings.host, args.port or settings.port)
         elif args.command == "dev":

@@ -2,6 +2,7 @@
 the JSON with the expected columns and sane counts. Timings are never asserted."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -18,8 +19,8 @@ def bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 
 
 def test_quick_run_prints_the_table_and_writes_the_json(tmp_path):
-    output = tmp_path / "results.json"
-    result = bench("--quick", "--only", "message_get,vmboxes", "--output", str(output))
+    output, chart = tmp_path / "results.json", tmp_path / "chart.svg"
+    result = bench("--quick", "--only", "message_get,vmboxes", "--output", str(output), "--chart", str(chart))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| scenario | measure | unit | API p50 |" in result.stdout
     document = json.loads(output.read_text())
@@ -38,6 +39,15 @@ def test_quick_run_prints_the_table_and_writes_the_json(tmp_path):
         assert row["met"] in (True, False, None)
     assert all(goal["met"] in (True, False) for goal in document["goals"])
     assert {goal["scenario"] for goal in document["goals"]} == {"message_get", "vmboxes"}
+    assert rows[0]["goal_ratio"] == 1.3
+    if importlib.util.find_spec("matplotlib") is not None:  # the `bench` extra
+        assert chart.read_text().lstrip().startswith("<?xml"), chart.read_text()[:200]
+
+
+def test_unknown_target_is_refused():
+    result = bench("--target", "mongodb", timeout=60)
+    assert result.returncode == 2
+    assert "--target must be one of pouchdb, couchdb, cluster or an http(s) URL" in result.stderr
 
 
 def test_unknown_scenario_is_refused():

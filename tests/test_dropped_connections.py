@@ -7,8 +7,11 @@ Between the client and the real CouchDB sits a small HTTP proxy that drops chose
 forwarding a request (it never reached CouchDB) or after (CouchDB applied it, the answer is lost)."""
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+import socket
+import struct
 from dataclasses import dataclass, field, replace
 
 import aiohttp
@@ -18,7 +21,7 @@ from yarl import URL
 
 from kazoo_vm.http.app import make_app
 from kazoo_vm.local_couch import free_port
-from kazoo_vm.storage import CouchClient
+from kazoo_vm.storage import CouchClient, NotFound, is_db_missing
 from kazoo_vm.storage.dbnames import encoded, modb
 from kazoo_vm.voicemail.service import Voicemail
 from message_helpers import this_month
@@ -158,3 +161,38 @@ async def test_a_folder_change_whose_answer_was_lost_is_applied_once(proxied_api
     assert [(method, when) for method, _, when in dropper.dropped] == [("POST", "after")]
     fetched = await api.get(f"/vmboxes/{box['id']}/messages/{created.data['media_id']}")
     assert fetched.data["folder"] == "saved"
+
+
+@pytest.fixture
+async def early_closer():
+    """A server that behaves as CouchDB does to a client sending a large body to a database that does not exist:
+    CouchDB answers 404 as soon as it has the headers and closes the connection with the body unread, so the
+    client's kernel gets a reset and the 404 is lost to it (seen on CouchDB 3.4.3 as "Can not write request
+    body"). Here every request with a body gets that reset and no answer; `GET /{db}` answers the 404."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if head.startswith(b"GET "):
+            body = b'{"error":"not_found","reason":"Database does not exist."}'
+            writer.write(b"HTTP/1.1 404 Object Not Found\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    port = free_port()
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    yield f"http://127.0.0.1:{port}"
+    server.close()
+    await server.wait_closed()
+
+
+async def test_a_large_request_to_a_database_that_does_not_exist_is_a_missing_database(early_closer):
+    client = CouchClient(early_closer)
+    keys = [f"202611-{secrets.token_hex(16)}" for _ in range(20_000)]  # about 900 KB of JSON
+    try:
+        with pytest.raises(NotFound) as raised:
+            await client.all_docs("account/ab/cd/0123456789abcdef0123456789ab-202611", keys)
+    finally:
+        await client.close()
+    assert is_db_missing(raised.value)

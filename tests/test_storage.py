@@ -332,3 +332,24 @@ async def test_databases_are_deleted_right_after_writes_and_view_queries(couch):
         await store.rows(name, MODB, "mailbox_messages", "listing_by_mailbox", limit=1)
         await couch.db_delete(name)
     assert [await couch.db_exists(name) for name in names] == [False] * len(names)
+
+
+async def test_of_writers_racing_for_one_document_exactly_one_wins(couch, couch_url):
+    """Claims (mailbox uniqueness): on a cluster two racing creates of one id can both be answered 201/202,
+    leaving conflicting revisions; put_exclusive says True to the winner only, and the loser's revision goes."""
+    import asyncio
+    name = f"kazoo_vm_test_exclusive_{new_id()}"
+    await couch.db_create(name)
+    clients = [CouchClient(couch_url) for _ in range(4)]
+    try:
+        for round_ in range(30):
+            doc_id = f"claim-{round_}"
+            won = await asyncio.gather(*(client.put_exclusive(name, {"_id": doc_id, "writer": n})
+                                         for n, client in enumerate(clients)))
+            assert won.count(True) == 1, won
+            stored = await couch.get(name, doc_id, conflicts="true")
+            assert stored["writer"] == won.index(True) and "_conflicts" not in stored, stored
+    finally:
+        for client in clients:
+            await client.close()
+        await couch.db_delete(name)

@@ -3,7 +3,11 @@ of 100 and of 1,000 messages over 3 months, and of 1,000 over 6 months, each one
 the least a client talking to CouchDB needs for the same change: per month an `_all_docs` and a
 `_bulk_docs` (a move also reads the audio and writes the copies into the current month). The CouchDB
 requests of an API request must grow with the months, not with the messages. Each message has a 2 KB
-recording. Single requests: the timings are one sample each. KAZOO_VM_RETENTION_DAYS=400."""
+recording. Single requests: the timings are one sample each. KAZOO_VM_RETENTION_DAYS=400.
+Every write makes CouchDB 3 update the view indexes of the databases it touched, in the background (and
+PouchDB Server on the next query): the indexes are brought up to date after the seeding and after every
+measured change, outside the timings, so that no change is measured while the indexer works for the one
+before it."""
 from __future__ import annotations
 
 import secrets
@@ -13,11 +17,13 @@ from kazoo_vm.voicemail.message_docs import db_of
 
 from ..harness import Context, counted, expect, timed
 from ..measure import Row
-from ..seed import spread, wav
+from ..seed import months_back, spread, wav
 
 NAME = "bulk"
 RETENTION_DAYS = 400
 AUDIO = 2048
+RATIO_GOAL = 1.5  # folder change and move of 1,000 messages over 3 months
+RATIO_GOALS = ("folder change", "move")
 
 
 def _by_db(account, ids: list[str]) -> dict[str, list[str]]:
@@ -88,6 +94,12 @@ async def _config(ctx: Context, service, count: int, days: int) -> tuple[dict, i
         ids[box["_id"]] = await ctx.seeder.messages(account, box, times, audio=lambda _: recording)
     api = ctx.api(service, account.id)
     direct = DirectBulk(ctx, account)
+    touched = months_back(months + 2)
+
+    async def settle() -> None:
+        await ctx.seeder.warm_modbs(account, touched)
+
+    await settle()
     operations = [
         ("folder change", lambda: api.request("POST", f"/vmboxes/{source['_id']}/messages",
                                               json={"data": {"messages": ids[source["_id"]], "folder": "saved"}}),
@@ -104,8 +116,10 @@ async def _config(ctx: Context, service, count: int, days: int) -> tuple[dict, i
         async with service.memory() as memory:
             sample = await counted(service, call)
         data = expect(sample.reply, 200, what=f"bulk {label}").json()["data"]
+        await settle()
         before = direct.requests
         seconds, _ = await timed(direct_call)
+        await settle()
         found[label] = {"api": sample.seconds, "direct": seconds, "couch": sample.couch_requests,
                         "steady": sample.steady_requests, "kinds": dict(sorted(sample.kinds.items())),
                         "direct_requests": direct.requests - before, "succeeded": len(data.get("succeeded", [])),
@@ -133,6 +147,9 @@ async def run(ctx: Context) -> list:
             if index == 1:
                 row.goal = f"CouchDB requests grow with months, not messages (same as {results[0][0]:,} messages)"
                 row.met = result["steady"] <= small[label]["steady"] and result["succeeded"] == count
+                if label in RATIO_GOALS:
+                    row.goal += f"; API/direct <= {RATIO_GOAL:g}"
+                    row.met = row.ratio_within(RATIO_GOAL) and row.met
                 row.notes += (f"; CouchDB requests without the account lookup (cached 5 s): {results[0][0]:,} "
                               f"messages {small[label]['steady']}, {count:,} messages {result['steady']}")
             rows.append(row)

@@ -1,9 +1,10 @@
 """50 concurrent clients for 30 s, each in a loop of a mixed workload on 10 boxes of 100 messages (2 KB
 recordings): 40% message metadata, 20% newest 50 of a box, 10% `GET /vmboxes`, 15% folder change of one
-message (each client changes only its own share of the messages), 15% raw audio download. Then the same
-mix made directly to CouchDB for as long (document GET, view query, crossbar_listing + folder counts,
-document GET + PUT, attachment GET). Every answer that is not 2xx, or a failed connection, is an error.
-The clients are one asyncio process on loopback."""
+message (each client changes only its own share of the messages), 15% raw audio download: through a service
+of 1 worker, then the same mix made directly to CouchDB for as long (document GET, view query,
+crossbar_listing + folder counts, document GET + PUT, attachment GET), then through a service of 2 workers
+(`kazoo-vm serve --workers 2`); both API runs are compared with the direct run between them. Every answer
+that is not 2xx, or a failed connection, is an error. The clients are one asyncio process on loopback."""
 from __future__ import annotations
 
 import asyncio
@@ -13,11 +14,16 @@ import time
 from kazoo_vm.storage.dbnames import gregorian_now, modb
 from kazoo_vm.voicemail.message_docs import db_of
 
-from ..harness import Context, MB
+from yarl import URL
+
+from ..harness import MB, Context, cpu_seconds, listening_pids
 from ..measure import Row, median, ms, percentile
 from ..seed import months_back, spread, wav
 
 NAME = "concurrent"
+WORKERS = (1, 2)
+THROUGHPUT_GOAL = 0.9
+LATENCY_GOAL = 1.5  # p50
 MIX = {"get": 40, "list": 20, "vmboxes": 10, "folder": 15, "raw": 15}
 VIEWS = [("mailbox_messages", "listing_by_mailbox"), ("kazoo_vm_messages", "box_folder_counts"),
          ("kazoo_vm_messages", "timestamp_box_folder_counts")]
@@ -71,11 +77,10 @@ def _outcome(reply) -> bool | str:
 
 async def run(ctx: Context) -> list:
     clients, seconds = ctx.size(50, 10), ctx.size(30.0, 3.0)
-    service = await ctx.service()
     account = await ctx.seeder.account("bench concurrent")
     boxes = await ctx.seeder.boxes(account, 10)
     recording = wav(2048)
-    messages = []  # (box id, message id, attachment name)
+    messages = []  # (box id, message id)
     for box in boxes:
         for message_id in await ctx.seeder.messages(account, box, spread(100, 40), audio=lambda _: recording):
             messages.append((box["_id"], message_id))
@@ -88,27 +93,28 @@ async def run(ctx: Context) -> list:
     months = [modb(account.id, *month) for month in months_back(5)]
     months = [db for db in months if (await ctx.direct.request("GET", db)).status == 200]
     newest = months[0]
-    api = ctx.api(service, account.id)
     folders = ("saved", "new")
 
     def mine(number: int, rng: random.Random):
         return rng.choice(messages[number::clients] or messages)
 
-    async def api_work(op: str, number: int, rng: random.Random) -> bool:
-        box_id, message_id = rng.choice(messages)
-        if op == "get":
-            reply = await api.request("GET", f"/vmboxes/{box_id}/messages/{message_id}")
-        elif op == "list":
-            reply = await api.request("GET", f"/vmboxes/{box_id}/messages?page_size=50")
-        elif op == "vmboxes":
-            reply = await api.request("GET", "/vmboxes")
-        elif op == "folder":
-            box_id, message_id = mine(number, rng)
-            reply = await api.request("POST", f"/vmboxes/{box_id}/messages/{message_id}",
-                                      json={"data": {"folder": rng.choice(folders)}})
-        else:
-            reply = await api.request("GET", f"/vmboxes/{box_id}/messages/{message_id}/raw", stream=True)
-        return _outcome(reply)
+    def api_work(api):
+        async def work(op: str, number: int, rng: random.Random) -> bool:
+            box_id, message_id = rng.choice(messages)
+            if op == "get":
+                reply = await api.request("GET", f"/vmboxes/{box_id}/messages/{message_id}")
+            elif op == "list":
+                reply = await api.request("GET", f"/vmboxes/{box_id}/messages?page_size=50")
+            elif op == "vmboxes":
+                reply = await api.request("GET", "/vmboxes")
+            elif op == "folder":
+                box_id, message_id = mine(number, rng)
+                reply = await api.request("POST", f"/vmboxes/{box_id}/messages/{message_id}",
+                                          json={"data": {"folder": rng.choice(folders)}})
+            else:
+                reply = await api.request("GET", f"/vmboxes/{box_id}/messages/{message_id}/raw", stream=True)
+            return _outcome(reply)
+        return work
 
     async def direct_work(op: str, number: int, rng: random.Random) -> bool:
         box_id, message_id = rng.choice(messages)
@@ -134,28 +140,88 @@ async def run(ctx: Context) -> list:
             reply = await ctx.direct.request("GET", db, message_id, names[message_id], stream=True)
         return _outcome(reply)
 
-    before, kinds_before = await service.stats()
-    async with service.memory() as memory:
-        api_samples, api_elapsed, api_failures = await _clients(clients, seconds, api_work)
-    after, kinds_after = await service.stats()
-    couch = (after - before) / max(len(api_samples), 1)
-    kinds = {name: round(count / max(len(api_samples), 1), 3)
-             for name, count in sorted((kinds_after - kinds_before).items())}
-    direct_samples, direct_elapsed, direct_failures = await _clients(clients, seconds, direct_work)
+    async def settle() -> None:
+        """Indexes up to date before each run: the folder changes of a run leave work for the next one's
+        view queries (PouchDB Server updates an index when it is queried)."""
+        await ctx.seeder.warm(account.db, "vmboxes", "crossbar_listing")
+        await ctx.seeder.warm_modbs(account, months_back(5), VIEWS)
+
+    couch_pids = listening_pids(URL(ctx.couch_url).port)
+
+    async def api_run(workers: int) -> dict:
+        service = await ctx.service(workers=workers)
+        await settle()
+        before, kinds_before = await service.stats()
+        cpu = CpuMeter(service.pids, couch_pids)
+        async with service.memory() as memory:
+            samples, elapsed, failures = await _clients(clients, seconds, api_work(ctx.api(service, account.id)))
+        after, kinds_after = await service.stats()
+        count = max(len(samples), 1)
+        return {"samples": samples, "elapsed": elapsed, "failures": failures, "memory": memory,
+                "couch": (after - before) / count, "cpu": cpu.per_request(count),
+                "kinds": {name: round(value / count, 3) for name, value in sorted((kinds_after - kinds_before).items())}}
+
+    # one worker, CouchDB directly, two workers: the direct run sits between the two it is compared with
+    for workers in WORKERS:
+        await ctx.service(workers=workers)
+    one = await api_run(WORKERS[0])
+    await settle()
+    cpu = CpuMeter([], couch_pids)
+    direct = dict(zip(("samples", "elapsed", "failures"), await _clients(clients, seconds, direct_work)))
+    direct["cpu"] = cpu.per_request(max(len(direct["samples"]), 1))
+    two = await api_run(WORKERS[1])
+    return [*_rows(one, direct, WORKERS[0], clients, seconds), *_rows(two, direct, WORKERS[1], clients, seconds)]
+
+
+class CpuMeter:
+    """CPU time used by the service, CouchDB (the process(es) listening on its port: one node of a cluster)
+    and this benchmark process (the clients) from its creation on, per request. When the machine's cores are
+    all busy, the direct run's total over the API run's total is the throughput ratio the CPU allows."""
+
+    def __init__(self, service_pids: list[int], couch_pids: list[int]):
+        self.service_pids, self.couch_pids = service_pids, couch_pids
+        self.start = self._now()
+
+    def _now(self) -> dict[str, float]:
+        return {"service": cpu_seconds(self.service_pids), "couchdb": cpu_seconds(self.couch_pids),
+                "clients": time.process_time()}
+
+    def per_request(self, count: int) -> dict[str, float]:
+        """Milliseconds of CPU per request, by process, and in total."""
+        used = {name: (value - self.start[name]) * 1000 / count for name, value in self._now().items()}
+        used["total"] = sum(used.values())
+        return {name: round(value, 3) for name, value in used.items()}
+
+
+def _cpu_note(api: dict, direct: dict) -> str:
+    a, d = api["cpu"], direct["cpu"]
+    return (f"CPU ms per request: API run service {a['service']:.2f} + CouchDB {a['couchdb']:.2f} + clients "
+            f"{a['clients']:.2f} = {a['total']:.2f}; direct run CouchDB {d['couchdb']:.2f} + clients "
+            f"{d['clients']:.2f} = {d['total']:.2f}: with every core busy the CPU allows API/direct "
+            f"{d['total'] / a['total']:.2f}" if a["total"] else "no CPU figures")
+
+
+def _rows(api: dict, direct: dict, workers: int, clients: int, seconds: float) -> list[Row]:
+    """Throughput and latency rows of one API run against the direct run."""
+    api_samples, direct_samples = api["samples"], direct["samples"]
     api_errors = sum(1 for _, _, ok in api_samples if not ok)
     direct_errors = sum(1 for _, _, ok in direct_samples if not ok)
     api_ms, direct_ms = ms([s for _, s, _ in api_samples]), ms([s for _, s, _ in direct_samples])
-    label = f"{clients} clients, mixed workload, {seconds:g} s"
-    throughput = Row(NAME, f"{label}: throughput", "req/s", len(api_samples) / api_elapsed, None,
-                     len(direct_samples) / direct_elapsed, None, couch, memory.peak / MB, memory.growth / MB,
-                     goal="zero errors", met=api_errors == 0,
+    label = f"{clients} clients, mixed workload, {seconds:g} s, {workers} worker{'s' if workers > 1 else ''}"
+    memory = api["memory"]
+    throughput = Row(NAME, f"{label}: throughput", "req/s", len(api_samples) / api["elapsed"], None,
+                     len(direct_samples) / direct["elapsed"], None, api["couch"], memory.peak / MB, memory.growth / MB,
+                     goal=f"zero errors; API/direct >= {THROUGHPUT_GOAL:g}",
                      notes=f"{len(api_samples)} API requests, {api_errors} errors; direct {len(direct_samples)} "
                            f"requests, {direct_errors} errors" +
-                           (f"; API errors: {_summary(api_failures)}" if api_failures else "") +
-                           (f"; direct errors: {_summary(direct_failures)}" if direct_failures else ""))
+                           (f"; API errors: {_summary(api['failures'])}" if api["failures"] else "") +
+                           (f"; direct errors: {_summary(direct['failures'])}" if direct["failures"] else "") +
+                           f"; {_cpu_note(api, direct)}")
+    throughput.met = throughput.ratio_within(THROUGHPUT_GOAL) and api_errors == 0
     latency = Row(NAME, f"{label}: latency", "ms", median(api_ms), percentile(api_ms, 95), median(direct_ms),
-                  percentile(direct_ms, 95), couch,
+                  percentile(direct_ms, 95), api["couch"], goal=f"p50 API/direct <= {LATENCY_GOAL:g}",
                   notes=f"p99: API {percentile(api_ms, 99):.1f} ms, direct {percentile(direct_ms, 99):.1f} ms")
+    latency.met = latency.ratio_within(LATENCY_GOAL)
     per_op = {}
     for op in MIX:
         api_op = ms([s for name, s, _ in api_samples if name == op])
@@ -163,8 +229,11 @@ async def run(ctx: Context) -> list:
         per_op[op] = {"api_count": len(api_op), "api_median": median(api_op), "api_p99": percentile(api_op, 99),
                       "direct_count": len(direct_op), "direct_median": median(direct_op),
                       "direct_p99": percentile(direct_op, 99)}
-    latency.extra.update(api_p99=percentile(api_ms, 99), direct_p99=percentile(direct_ms, 99), per_operation=per_op)
-    throughput.extra.update(api_errors=api_errors, direct_errors=direct_errors, api_failures=api_failures[:20],
-                            direct_failures=direct_failures[:20], clients=clients, seconds=seconds,
-                            couch_requests_by_kind=kinds)
+    latency.extra.update(api_p99=percentile(api_ms, 99), direct_p99=percentile(direct_ms, 99), per_operation=per_op,
+                         workers=workers)
+    throughput.extra.update(api_errors=api_errors, direct_errors=direct_errors, api_failures=api["failures"][:20],
+                            direct_failures=direct["failures"][:20], clients=clients, seconds=seconds,
+                            couch_requests_by_kind=api["kinds"], workers=workers, cpu_ms_per_request=api["cpu"],
+                            direct_cpu_ms_per_request=direct["cpu"],
+                            cpu_allowed_ratio=direct["cpu"]["total"] / api["cpu"]["total"] if api["cpu"]["total"] else None)
     return [throughput, latency]

@@ -48,5 +48,5 @@ async def run(ctx: Context) -> list:
     row.extra["listed"] = listed
     if listed != count or direct_listed != count:
         row.notes += f"; listed {listed} (API) and {direct_listed} (direct) of {count}"
-    row.met = row.ratio is not None and row.ratio <= GOAL
+    row.met = row.ratio_within(GOAL)
     return [row.memory(memory)]

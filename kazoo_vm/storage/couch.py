@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -15,7 +15,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from .errors import Conflict, NotFound, StorageError, Unavailable
+from .errors import MISSING_DB, Conflict, NotFound, StorageError, Unavailable
 
 JSON = dict[str, Any]
 
@@ -77,14 +77,17 @@ class CouchClient:
         self._session = session
         self.requests = 0
         self.replays = 0
+        # called with (method, path) before every request is sent: for counting by kind (the benchmark)
+        self.listeners: list[Callable[[str, str], None]] = []
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             # PouchDB Server drops idle connections after 5 s: reusing one later fails the request
             connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=IDLE_SECONDS)
+            # no cookie jar: the service authenticates with basic auth, and a jar is looked through per request
             self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout,
-                                                  read_bufsize=READ_BUFFER)
+                                                  read_bufsize=READ_BUFFER, cookie_jar=aiohttp.DummyCookieJar())
         return self._session
 
     async def close(self) -> None:
@@ -102,6 +105,8 @@ class CouchClient:
         stopped reading, so every chunk sent moves a deadline, and the headers end it. `settle` is the extra
         time CouchDB may take to store a large body before it answers."""
         self.requests += 1
+        for listener in self.listeners:
+            listener(method, path)
         if settle:
             seconds = self.request_timeout + settle
             kwargs["timeout"] = aiohttp.ClientTimeout(total=None, connect=self.request_timeout,
@@ -136,6 +141,8 @@ class CouchClient:
                 if error.dropped and replays < REPLAYS:
                     replays += 1
                     self.replays += 1
+                    if body is not None:
+                        await self._raise_if_db_missing(path)
                 elif error.missing_stub and waits < len(STUB_WAITS):
                     # a cluster copy that was down has not caught up yet: CouchDB refuses the whole write
                     # until it has, which its internal replication does within seconds (docs/couchdb.md)
@@ -143,6 +150,16 @@ class CouchClient:
                     waits += 1
                 else:
                     raise
+
+    async def _raise_if_db_missing(self, path: str) -> None:
+        """CouchDB answers a request to a database that does not exist before reading its body, and closes the
+        connection: a client still sending a large body gets a reset instead of the 404. Ask for that answer."""
+        db = path.split("/", 1)[0]
+        if db and not db.startswith("_") and "/" in path:
+            try:
+                await self._request_once("GET", db, (200,), {"headers": dict(JSON_ACCEPT)})
+            except NotFound:
+                raise NotFound(MISSING_DB) from None
 
     async def _request_once(self, method: str, path: str, ok: Iterable[int], kwargs: dict[str, Any]) -> Any:
         async with self._open(method, path, **kwargs) as resp:
@@ -227,6 +244,27 @@ class CouchClient:
             result = {"rev": stored["_rev"]}
         doc["_rev"] = result["rev"]
         return doc
+
+    async def put_exclusive(self, db: str, doc: JSON) -> bool:
+        """Save a document that only one writer may win (a claim): True when this write is the stored winner.
+        On a cluster two writers racing for one document can both be answered (each copy keeps whichever came
+        first, 201/202 alike), leaving conflicting revisions: read the document back from every copy, which
+        settles on CouchDB's deterministic winner, and give up this write's revision if it lost."""
+        try:
+            await self.put(db, doc)
+        except Conflict:
+            return False
+        copies = await self._quorum(db)
+        if copies is None:
+            return True
+        stored = await self.get(db, doc["_id"], r=copies)
+        if stored["_rev"] == doc["_rev"]:
+            return True
+        try:
+            await self.delete(db, doc["_id"], doc["_rev"])
+        except (Conflict, NotFound):
+            pass
+        return False
 
     async def delete(self, db: str, doc_id: str, rev: str) -> None:
         await self.request("DELETE", _doc_path(db, doc_id), params=await self.write_params(db, rev=rev))

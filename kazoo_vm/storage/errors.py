@@ -24,7 +24,8 @@ class Unavailable(StorageError):
     """CouchDB cannot be reached, timed out, or failed on its side."""
 
 
-DB_MISSING_REASONS = {"no_db_file", "Database does not exist."}
+MISSING_DB = "Database does not exist."
+DB_MISSING_REASONS = {"no_db_file", MISSING_DB}
 
 
 def is_db_missing(error: NotFound) -> bool:

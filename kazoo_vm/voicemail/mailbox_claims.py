@@ -1,5 +1,6 @@
-"""A claim document per mailbox number in the account database: CouchDB lets only one writer create a
-document id, so two service processes creating the same mailbox at the same moment cannot both succeed.
+"""A claim document per mailbox number in the account database: only one writer wins a document id (on a
+cluster, the one CouchDB keeps as the winning revision: docs/couchdb.md), so two service processes creating the
+same mailbox at the same moment cannot both succeed.
 Kazoo's views ignore these documents (their `pvt_type` is kazoo-vm's own). Boxes that Kazoo wrote have no
 claim; the view check in boxes.py still covers them."""
 from __future__ import annotations
@@ -38,11 +39,8 @@ class MailboxClaims:
                 return False
             claim = {**(current or {}), "_id": doc_id, "pvt_type": TYPE, "mailbox": mailbox_key, "box_id": box_id,
                      "pvt_created": gregorian_now()}
-            try:
-                await self.store.couch.put(account.db, claim)
+            if await self.store.couch.put_exclusive(account.db, claim):
                 return True
-            except Conflict:
-                continue
         return False
 
     async def release(self, account: Account, mailbox_key: str, box_id: str) -> None:

@@ -159,17 +159,22 @@ class Mover:
         return [(db, source) for db, source in sources if source["_id"] not in result.failed]
 
     async def _delete_sources(self, sources: list[tuple[str, JSON]]) -> None:
-        """Remove the originals of stored copies; a changed revision is read again and deleted."""
-        by_db: dict[str, list[str]] = {}
+        """Remove the originals of stored copies, at the revision this move holds (one `_bulk_docs` per
+        database); one whose revision changed since is read again and deleted."""
+        by_db: dict[str, list[JSON]] = {}
         for db, source in sources:
-            by_db.setdefault(db, []).append(source["_id"])
-        for db, ids in by_db.items():
-            await message_bulk.update(self.store, db, ids, _delete)
+            by_db.setdefault(db, []).append(source)
+        for db, docs in by_db.items():
+            outcomes = await self.store.couch.bulk_docs(db, [_tombstone(doc) for doc in docs])
+            changed = [doc["_id"] for doc, outcome in zip(docs, outcomes) if outcome.get("error") == "conflict"]
+            if changed:
+                await message_bulk.update(self.store, db, changed, _delete)
 
     async def write(self, transfers: list[Transfer], result: message_bulk.BulkResult, *,
                      existing_ok: bool) -> list[Transfer]:
         """Store the new documents with their audio: small recordings inline, in batches with `_bulk_docs`
-        (atomic per document); large ones streamed one by one. Returns the transfers that are stored."""
+        (atomic per document); large ones streamed one by one. A batch's audio is read with one `_all_docs`
+        per source database, whatever the monthly databases it goes to. Returns the transfers that are stored."""
         written: list[Transfer] = []
         for batch in _batches(transfers):
             if len(batch) == 1 and _audio_size(batch[0]) > INLINE_BATCH_BYTES:
@@ -177,8 +182,10 @@ class Mover:
                 outcomes = [{"id": batch[0].target["_id"]} if outcome is None else {"error": outcome}]
             else:
                 await self._inline_audio(batch)
-                outcomes = await self.store.bulk_creating_db(batch[0].target_db, MODB,
-                                                             [transfer.target for transfer in batch])
+                outcomes = []
+                for group in _by_target_db(batch):
+                    outcomes += await self.store.bulk_creating_db(group[0].target_db, MODB,
+                                                                  [transfer.target for transfer in group])
             for transfer, outcome in zip(batch, outcomes):
                 transfer.target.pop("_attachments", None)
                 error = outcome.get("error")
@@ -250,6 +257,11 @@ def _holds_copy(row: JSON, source: JSON) -> bool:
     return copy is not None and (bool(copy.get("_attachments")) or not has_audio)
 
 
+def _tombstone(doc: JSON) -> JSON:
+    """What `_delete` leaves of a document, at the revision held."""
+    return {"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True}
+
+
 def _delete(doc: JSON) -> str | None:
     """A hard delete as Kazoo's: the tombstone keeps nothing of the message, its audio included."""
     for key in [key for key in doc if key not in ("_id", "_rev")]:
@@ -262,8 +274,20 @@ def _audio_size(transfer: Transfer) -> int:
     return sum(int(stub.get("length") or 0) for stub in transfer.audio_stubs.values())
 
 
+def _by_target_db(batch: list[Transfer]) -> list[list[Transfer]]:
+    """A batch (sorted by target database) cut where the target database changes."""
+    groups: list[list[Transfer]] = []
+    for transfer in batch:
+        if groups and groups[-1][0].target_db == transfer.target_db:
+            groups[-1].append(transfer)
+        else:
+            groups.append([transfer])
+    return groups
+
+
 def _batches(transfers: list[Transfer]) -> list[list[Transfer]]:
-    """Groups that share a target database and stay under the inline size; oversized ones alone."""
+    """Groups under the inline size (in audio and in documents), in target-database order; oversized ones
+    alone."""
     batches: list[list[Transfer]] = []
     current: list[Transfer] = []
     size = 0
@@ -272,8 +296,7 @@ def _batches(transfers: list[Transfer]) -> list[list[Transfer]]:
         if audio > INLINE_BATCH_BYTES:
             batches.append([transfer])
             continue
-        if current and (size + audio > INLINE_BATCH_BYTES or len(current) >= INLINE_BATCH_COUNT
-                        or current[0].target_db != transfer.target_db):
+        if current and (size + audio > INLINE_BATCH_BYTES or len(current) >= INLINE_BATCH_COUNT):
             batches.append(current)
             current, size = [], 0
         current.append(transfer)

@@ -54,10 +54,11 @@ class Voicemail:
 
     async def box_messages(self, account: Account, box_id: str, query: Mapping[str, str]
                            ) -> tuple[Page, list[JSON]]:
-        """GET /vmboxes/{box}/messages: the box is read while the listing runs; a box that still has
-        legacy messages is migrated, then listed again."""
-        box, listed = await asyncio.gather(self.boxes.load(account, box_id), self.listing.box(account, box_id, query),
-                                           return_exceptions=True)
+        """GET /vmboxes/{box}/messages: the box is read while the listing runs (a read of the last seconds
+        is reused, as for message reads: Boxes.load_recent); a box that still has legacy messages is
+        migrated, then listed again."""
+        box, listed = await asyncio.gather(self.boxes.load_recent(account, box_id),
+                                           self.listing.box(account, box_id, query), return_exceptions=True)
         if isinstance(box, BaseException):
             raise box
         if await self.legacy.migrated(account, box) is not box:
