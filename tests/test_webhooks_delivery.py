@@ -221,3 +221,34 @@ async def test_health_reports_the_pipeline(events_app):
         events = (await response.json())["data"]["events"]
     assert events["running"] is True and events["mode"] in ("poll", "db_updates")
     assert events["oldest_undelivered_seconds"] >= 0 and events["partitions"]
+
+
+async def test_an_operator_can_refuse_loopback_and_private_receivers(settings, api, receiver, couch):
+    """KAZOO_VM_WEBHOOK_REFUSE_PRIVATE: refused when a hook is saved, and at delivery (a hook written before)."""
+    port = free_port()
+    strict = replace(settings, port=port, webhook_refuse_private=True, **FAST)
+    runner = web.AppRunner(make_app(strict), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        base = api.base
+        api.base = f"http://127.0.0.1:{port}"
+        for uri in (receiver.url, "http://10.1.2.3/x", "http://localhost:9/x", "http://[::1]:9/x"):
+            refused = await api.put("/webhooks", json={"data": {"name": "x", "uri": uri, "hook": "object"}})
+            assert refused.status == 400 and "forbidden" in refused.data["uri"], (uri, refused.json)
+        public = {"name": "x", "uri": "https://example.com/", "hook": "object",
+                  "custom_data": {"type": "user", "action": "doc_deleted"}}  # allowed; never fires here
+        assert (await api.put("/webhooks", json={"data": public})).status == 201
+        api.base = base
+        hook = await add_hook(api, receiver)  # saved through an instance that allows it
+        await followed(runner.app, api.account_id, hooks=2)
+        await api.create_box()
+        for _ in range(100):
+            attempts = (await api.get(f"/webhooks/{hook['id']}/attempts")).data
+            if attempts:
+                break
+            await asyncio.sleep(0.1)
+        assert attempts[0]["result"] == "failure" and "refused" in attempts[0]["reason"], attempts
+        assert receiver.received == []
+    finally:
+        await runner.cleanup()
