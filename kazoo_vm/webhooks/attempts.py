@@ -29,6 +29,10 @@ def window(query: Mapping[str, str], now: int | None = None) -> tuple[int, int]:
         created_from = int(query.get("created_from", created_to - MAX_RANGE))
     except ValueError:
         raise field_error("created_from", "type", "created_from and created_to are Gregorian seconds") from None
+    if not month_start(1970, 1) <= created_from <= created_to < month_start(9999, 12):
+        if created_from > created_to:
+            raise field_error("created_from", "date_range", "created_from is after created_to")
+        raise field_error("created_to", "date_range", "created_from and created_to must be within 1970-9999")
     if created_from > created_to:
         raise field_error("created_from", "date_range", "created_from is after created_to")
     if created_to - created_from > MAX_RANGE:
