@@ -10,7 +10,7 @@ How it measures:
   measured block) and the growth of that peak over the RSS at the start of the block. A process of its own
   keeps the benchmark's clients, seeding and direct requests out of those figures, and off the service's
   CPU.
-- CouchDB requests per API request: the service's own counter (`voicemail.couch.requests`), read through a
+- CouchDB requests per API request: the service's own counter (`voicemail.store.requests`), read through a
   side port of the service process before and after each request, outside the timing.
 - Every figure has its direct counterpart, measured in the same run with the same client library: the
   request(s) a client would make to CouchDB itself for the same answer. Latencies are interleaved request

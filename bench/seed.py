@@ -17,7 +17,8 @@ from kazoo_vm.storage.dbnames import (ACCOUNTS_DB, account_db, encoded, gregoria
 from kazoo_vm.storage.design_docs import MODB
 from kazoo_vm.voicemail.accounts import Account
 from kazoo_vm.voicemail.audio import attachment_name
-from kazoo_vm.voicemail.boxes import Actor, alphanum
+from kazoo_vm.voicemail.actor import Actor
+from kazoo_vm.voicemail.values import alphanum
 from kazoo_vm.voicemail.message_docs import new_message
 from kazoo_vm.voicemail.service import Voicemail
 from kazoo_vm.voicemail.validation import validate
@@ -61,7 +62,7 @@ def attachment(audio: bytes, timestamp: int, content_type: str = "audio/wav", na
 class Seeder:
     def __init__(self, couch_url: str):
         self.voicemail = Voicemail(Settings(couchdb_url=couch_url, couch_timeout=3600.0))
-        self.couch = self.voicemail.couch
+        self.couch = self.voicemail.store.client
         self.store = self.voicemail.store
         self.account_ids: list[str] = []
         self.scratch_dbs: list[str] = []

@@ -8,7 +8,7 @@ the environment, the INFO request log, no access log). The process holds nothing
 bound to 127.0.0.1) answers:
 
 - `GET /stats`: `{"requests": n, "kinds": {...}}`: the service's own count of CouchDB requests
-  (`voicemail.couch.requests`), the same requests by kind ("GET modb document", "POST account _all_docs"...)
+  (`voicemail.store.requests`), the same requests by kind ("GET modb document", "POST account _all_docs"...)
   and the process id,
   counted by a listener registered on the client (`CouchClient.listeners`: a dictionary increment per CouchDB
   request);
@@ -51,7 +51,7 @@ def kind(method: str, path: str) -> str:
 
 def count_kinds(voicemail: Voicemail) -> Counter:
     kinds: Counter = Counter()
-    voicemail.couch.listeners.append(lambda method, path: kinds.update((kind(method, path),)))
+    voicemail.store.client.listeners.append(lambda method, path: kinds.update((kind(method, path),)))
     return kinds
 
 
@@ -61,20 +61,20 @@ def side_app(voicemail: Voicemail) -> web.Application:
 
     @routes.get("/stats")
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response({"requests": voicemail.couch.requests, "kinds": kinds, "pid": os.getpid()})
+        return web.json_response({"requests": voicemail.store.requests, "kinds": kinds, "pid": os.getpid()})
 
     @routes.post("/migrate")
     async def migrate(request: web.Request) -> web.Response:
         from kazoo_vm.voicemail import migration_runner
 
         body = await request.json()
-        before, kinds_before, started = voicemail.couch.requests, Counter(kinds), time.perf_counter()
+        before, kinds_before, started = voicemail.store.requests, Counter(kinds), time.perf_counter()
         work = await migration_runner.plan(voicemail, body["accounts"], None)
         run = await migration_runner.migrate(voicemail, work, workers=int(body.get("workers", 4)),
                                              batch=int(body.get("batch", 200)), dry_run=False,
                                              progress=lambda account, stats: None)
         return web.json_response({"seconds": time.perf_counter() - started,
-                                  "requests": voicemail.couch.requests - before,
+                                  "requests": voicemail.store.requests - before,
                                   "kinds": dict(sorted((kinds - kinds_before).items())),
                                   "summary": run.total.summary()})
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from yarl import URL
 
-from kazoo_vm.local_couch import LocalCouch
+from kazoo_vm.devtools.local_couch import LocalCouch
 
 from .harness import ROOT
 

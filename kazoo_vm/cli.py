@@ -19,14 +19,14 @@ from yarl import URL
 
 from . import __version__
 from .config import Settings
-from .local_couch import LocalCouch, LocalCouchError
+from .devtools.local_couch import LocalCouch, LocalCouchError
 from .storage import StorageError, Unavailable
 from .voicemail.errors import VoicemailError
 from .voicemail.service import Voicemail
 
 if TYPE_CHECKING:
-    from .ephemeral import Ephemeral
-    from .voicemail.fixtures_loader import Fixtures
+    from .devtools.ephemeral import Ephemeral
+    from .devtools.fixtures import Fixtures
 
 
 class CliError(Exception):
@@ -95,10 +95,9 @@ class StopSignals:
 def serve_ephemeral(settings: Settings, host: str, port: int, fixtures_path: Path | None) -> None:
     """Local CouchDB (unless KAZOO_VM_COUCHDB_URL is set), the API, one account (with the fixtures); the JSON
     line on stdout once it answers; on SIGTERM/SIGINT the account is deleted and all started here stopped."""
-    from . import ephemeral
-    from .voicemail import fixtures_loader
+    from .devtools import ephemeral, fixtures as fixture_files
 
-    fixtures = fixtures_loader.read(fixtures_path) if fixtures_path else None
+    fixtures = fixture_files.read(fixtures_path) if fixtures_path else None
     stop_signals = StopSignals()
     with ephemeral.couchdb(settings) as settings:
         asyncio.run(_run_ephemeral(ephemeral.Ephemeral(settings), host, port, fixtures, stop_signals))
@@ -168,7 +167,7 @@ async def migrate(settings: Settings, args: argparse.Namespace) -> int:
     voicemail = Voicemail(settings)
     try:
         await voicemail.start()
-        account_ids = await migration_runner.all_account_ids(voicemail) if args.all else [args.account]
+        account_ids = await voicemail.accounts.all_ids() if args.all else [args.account]
         work = await migration_runner.plan(voicemail, account_ids, args.box, skip_missing=args.all)
         total = sum(count for _, boxes in work for _, count in boxes)
         with progress_reporter(total, args.dry_run) as report:
@@ -227,19 +226,19 @@ def _positive(value: str) -> int:
 async def load_fixtures(settings: Settings, path: Path, account_id: str | None) -> dict:
     """Load a fixture directory into an account (a new one unless given); a failed load into a new
     account deletes that account again."""
-    from .ephemeral import delete_account
-    from .voicemail import fixtures_loader
+    from .devtools import fixtures as fixture_files
+    from .devtools.ephemeral import delete_account
 
-    fixtures = fixtures_loader.read(path)
+    fixtures = fixture_files.read(path)
     voicemail = Voicemail(settings)
     try:
         if account_id is None:
             account, api_key = await voicemail.accounts.create(f"Fixtures {path.resolve().name}")
         else:
             account = await voicemail.accounts.get(account_id)
-            api_key = await fixtures_loader.api_key_of(voicemail, account)
+            api_key = await voicemail.accounts.api_key(account)
         try:
-            loaded = await fixtures_loader.load(voicemail, fixtures, account)
+            loaded = await fixture_files.load(voicemail, fixtures, account)
         except BaseException:
             if account_id is None:
                 await delete_account(voicemail, account.id)

@@ -84,7 +84,7 @@ async def mixed_ids(service, couch, api: Api, new_account, box: dict, valid: lis
 
 
 def bulk_result(response) -> tuple[list[str], dict[str, str]]:
-    """The 200 answer of a bulk request in design.md's shape; (succeeded, {id: reason})."""
+    """The 200 answer of a bulk request in the shape of docs/differences.md; (succeeded, {id: reason})."""
     assert response.status == 200, response.json
     data = response.data
     assert set(data) == {"succeeded", "suceeded", "failed"}, data
@@ -139,6 +139,6 @@ async def listed(api: Api, box_id: str) -> dict[str, dict]:
 async def couch_requests(service, request) -> tuple[Any, int]:
     """The answer of an awaited API request and how many CouchDB requests the app made for it."""
     _, voicemail = service
-    before = voicemail.couch.requests
+    before = voicemail.store.requests
     response = await request
-    return response, voicemail.couch.requests - before
+    return response, voicemail.store.requests - before

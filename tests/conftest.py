@@ -15,7 +15,7 @@ from aiohttp import web
 from kazoo_vm.config import Settings
 from kazoo_vm.http.app import make_app
 from kazoo_vm.http.tokens import issue
-from kazoo_vm.local_couch import LocalCouch, free_port
+from kazoo_vm.devtools.local_couch import LocalCouch, free_port
 from kazoo_vm.storage import CouchClient
 from kazoo_vm.voicemail.service import Voicemail
 
@@ -42,7 +42,8 @@ def couch_url():
 @pytest.fixture(scope="session")
 def settings(couch_url) -> Settings:
     # events off: the event tests start instances of their own (tests/test_webhooks_delivery.py)
-    return Settings(couchdb_url=couch_url, secret=SECRET, port=free_port(), couch_timeout=5.0, events=False)
+    return Settings(couchdb_url=couch_url, secret=SECRET, port=free_port(), couch_timeout=5.0, events=False,
+                    write_quorum=os.environ.get("KAZOO_VM_COUCHDB_WRITE_QUORUM") or Settings.write_quorum)
 
 
 @pytest.fixture(scope="session")
@@ -152,7 +153,7 @@ async def new_account(service, http, settings, couch):
         return Api(base, http, account.id, issue(settings.secret, account.id, 3600), api_key, account.realm)
 
     yield make
-    await delete_accounts(voicemail, couch, made)
+    await delete_accounts(couch, made)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""Kazoo 3.x voicemail built straight into CouchDB (reference §2.3): a vmbox document whose `messages`
+"""Kazoo 3.x voicemail built straight into CouchDB (docs/kazoo-behaviour.md §2.3): a vmbox document whose `messages`
 array lists the recordings, each in a `private_media` document of the account database, and what the
-migration should make of them (reference §8, issue 5)."""
+migration should make of them (docs/kazoo-behaviour.md §8, issue 5)."""
 from __future__ import annotations
 
 import base64

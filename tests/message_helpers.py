@@ -115,7 +115,7 @@ async def create_modb(service, api: Api, year: int, month: int) -> str:
 
 
 def kazoo_message(api: Api, box: dict, timestamp: int, media_id: str, audio: bytes | None = None) -> dict:
-    """A message document as Kazoo's callflow writes it (reference §2.2 fixture), for this account and box."""
+    """A message document as Kazoo's callflow writes it (docs/kazoo-behaviour.md §2.2 fixture), for this account and box."""
     year, month = year_month(timestamp)
     message_id = f"{year:04d}{month:02d}-{media_id}"
     doc = {

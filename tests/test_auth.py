@@ -1,4 +1,4 @@
-"""Tokens: `PUT /v2/api_auth`, and who may reach which account (design.md, HTTP conventions)."""
+"""Tokens: `PUT /v2/api_auth`, and who may reach which account (docs/architecture.md, promises)."""
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,4 @@
-"""Bad input (design.md, quality bars): every bad request gets a 4xx Crossbar error in JSON, and no document
+"""Bad input (docs/architecture.md, promises): every bad request gets a 4xx Crossbar error in JSON, and no document
 in CouchDB changes. The catalogue below is sent to one account whose databases are read whole
 (`_all_docs?include_docs=true`) before and after each request, along with the other account's."""
 from __future__ import annotations
@@ -69,7 +69,7 @@ async def world(service, http, settings, couch):
            "M2": (await create_message(api, second["id"]))["media_id"], "T": user["_id"], "TM": cdr["_id"],
            "OA": other.account_id, "OB": theirs["id"], "OM": (await create_message(other, theirs["id"]))["media_id"]}
     yield World(api, ids, other)
-    await delete_accounts(voicemail, couch, made)
+    await delete_accounts(couch, made)
 
 
 async def databases(couch, world: World, request_text: str) -> dict[str, Any]:

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["scenario", "measure", "unit", "api_median", "api_p95", "direct_median", "direct_p95", "ratio",
            "couch_requests_per_api_request", "peak_rss_mb", "rss_growth_mb", "goal", "met", "notes"]

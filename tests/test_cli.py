@@ -8,8 +8,10 @@ import sys
 
 import pytest
 
-from kazoo_vm.local_couch import free_port
+from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db, encoded
+
+pytestmark = pytest.mark.slow
 
 
 def run(*args: str, couch_url: str) -> subprocess.CompletedProcess:

@@ -24,7 +24,8 @@ WORKERS = 4
 SETTLE_SECONDS = 60
 
 
-async def _cluster_nodes(couch) -> int:
+async def cluster_nodes(couch) -> int:
+    """How many nodes the CouchDB under test has in its cluster (0 for PouchDB Server)."""
     try:
         return len((await couch.request("GET", "_membership"))["cluster_nodes"])
     except Exception:  # PouchDB Server has no _membership
@@ -35,7 +36,7 @@ async def _cluster_nodes(couch) -> int:
 async def cluster(couch, couch_url):
     if not SCRIPT or not os.environ.get("KAZOO_VM_COUCHDB_URL"):
         pytest.skip("needs a 3-node cluster and KAZOO_VM_TEST_COUCHDB_SCRIPT (CI's cluster target)")
-    if await _cluster_nodes(couch) != 3:
+    if await cluster_nodes(couch) != 3:
         pytest.skip("KAZOO_VM_COUCHDB_URL is not a 3-node cluster")
     port = str(URL(couch_url).port)
 

@@ -1,4 +1,4 @@
-"""The envelope exactly as Crossbar sends it, on every route family (issue 11, reference §5.2-§5.3):
+"""The envelope exactly as Crossbar sends it, on every route family (issue 11, docs/kazoo-behaviour.md §5.2-§5.3):
 1. `auth_token` is the token the request authenticated with (header or query string), `""` where it had none;
 2. an error's top-level `message` is Crossbar's error name, and `data` carries the sentence;
 3. every paged answer carries `start_key`, the first page included, and sent back it lists the same page."""
@@ -48,7 +48,7 @@ async def world(service, http, settings, couch):
     message = await audio_message(api, box)
     silent = (await create_message(api, box, caller_id_number="6002"))["media_id"]
     yield World(api, stranger, box, message, silent)
-    await delete_accounts(voicemail, couch, made)
+    await delete_accounts(couch, made)
 
 
 @dataclass(frozen=True)

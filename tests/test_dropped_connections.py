@@ -20,7 +20,7 @@ from aiohttp import web
 from yarl import URL
 
 from kazoo_vm.http.app import make_app
-from kazoo_vm.local_couch import free_port
+from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage import CouchClient, NotFound, is_db_missing
 from kazoo_vm.storage.dbnames import encoded, modb
 from kazoo_vm.voicemail.service import Voicemail
@@ -129,7 +129,6 @@ async def proxied_api(service, settings, proxy, api):
     await web.TCPSite(runner, "127.0.0.1", other.settings.port).start()
     yield replace(api, base=f"http://127.0.0.1:{other.settings.port}"), dropper
     await runner.cleanup()
-    voicemail.store.created_dbs |= other.store.created_dbs
 
 
 @pytest.mark.parametrize("when", ["before", "after"])

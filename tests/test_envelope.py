@@ -1,4 +1,4 @@
-"""Crossbar's envelope and errors on every answer, CORS, body handling (reference §5, clients §1.1)."""
+"""Crossbar's envelope and errors on every answer, CORS, body handling (docs/kazoo-behaviour.md §5)."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,7 @@ from aiohttp import web
 from kazoo_vm.config import Settings
 from kazoo_vm.http.app import make_app
 from kazoo_vm.http.tokens import issue
-from kazoo_vm.local_couch import free_port
+from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage.dbnames import account_db
 
 SUCCESS_KEYS = {"auth_token", "data", "request_id", "revision", "status", "timestamp", "version", "node"}

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from kazoo_vm.local_couch import free_port, port_in_use
+from kazoo_vm.devtools.local_couch import free_port, port_in_use
 from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db, modb, year_month
 from kazoo_vm.testing import Account, Client
+
+pytestmark = pytest.mark.slow
 
 STARTUP = 120  # seconds; guards against a hang, asserts nothing about speed
 KEYS = {"url", "account_id", "api_key", "auth_token"}

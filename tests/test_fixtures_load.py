@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from kazoo_vm.ephemeral import delete_account
+from kazoo_vm.devtools.ephemeral import delete_account
 from kazoo_vm.http.tokens import issue
 from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db, gregorian_now, modb, months_between, year_month
-from kazoo_vm.voicemail import fixtures_loader
+from kazoo_vm.devtools import fixtures as fixtures_loader
+
+pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
 AUDIO = FIXTURES / "audio"
@@ -175,6 +177,6 @@ async def test_a_legacy_entry_without_audio_is_a_lost_recording(service, api, tm
     made = (await fixtures_loader.load(voicemail, fixtures_loader.read(root), account)).legacy["old"]
     listing = (await api.get(f"/vmboxes/{made['box']}/messages")).data
     assert [message["caller_id_number"] for message in listing] == ["1"]
-    box = await voicemail.store.couch.get(account.db, made["box"])
+    box = await voicemail.store.client.get(account.db, made["box"])
     assert [(entry["media_id"], entry["migration_error"]) for entry in box["messages"]] == \
         [(made["media_ids"][1], "missing_audio")]

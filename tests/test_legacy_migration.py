@@ -1,4 +1,4 @@
-"""Kazoo 3.x voicemail migrated on access (issue 5, design.md): any message request on a box that still
+"""Kazoo 3.x voicemail migrated on access (issue 5, docs/differences.md): any message request on a box that still
 has a legacy `messages` array migrates it first, legacy ids address the migrated messages, and messages
 Kazoo's own migrator left with a `kz_att_link` are served by following the link."""
 from __future__ import annotations

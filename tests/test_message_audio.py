@@ -1,5 +1,5 @@
 """Message audio: upload (multipart/mixed, multipart/form-data, raw body), the duration read from the
-file, byte-identical downloads with Kazoo's headers, HTTP Range, and the upload errors (§6.9, §6.15-§6.16)."""
+file, byte-identical downloads with Kazoo's headers, HTTP Range, and the upload errors (docs/kazoo-behaviour.md §6.9, §6.15-§6.16)."""
 from __future__ import annotations
 
 import re

@@ -1,7 +1,7 @@
 """Bulk folder change (POST /vmboxes/{B}/messages without source_id) and bulk delete (DELETE
-/vmboxes/{B}/messages): the result in design.md's shape, what is stored in each monthly database, the
+/vmboxes/{B}/messages): the result in the shape of docs/differences.md, what is stored in each monthly database, the
 errors that change nothing, and CouchDB requests that do not grow with the number of messages
-(reference §6.13, §6.14, §7)."""
+(docs/kazoo-behaviour.md §6.13, §6.14, §7)."""
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,5 @@
 """Message listings across monthly databases: order, pages filled across months with filtered items,
-opaque start keys, time windows, filters, and the per-box counts of GET /vmboxes (§5.4, §6.1, §6.6-§6.8)."""
+opaque start keys, time windows, filters, and the per-box counts of GET /vmboxes (docs/kazoo-behaviour.md §5.4, §6.1, §6.6-§6.8)."""
 from __future__ import annotations
 
 import asyncio
@@ -288,9 +288,9 @@ async def test_box_listing_counts_new_and_saved_messages_of_many_boxes(service, 
     async def requests_for_box_listing() -> int:
         counts = []
         for _ in range(2):  # the smaller of two: the account may be read once more when its cache expires
-            before = voicemail.couch.requests
+            before = voicemail.store.requests
             await listing(api, "/vmboxes", paginate="false")
-            counts.append(voicemail.couch.requests - before)
+            counts.append(voicemail.store.requests - before)
         return min(counts)
 
     few = await requests_for_box_listing()

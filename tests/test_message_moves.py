@@ -1,5 +1,5 @@
-"""Move (`source_id` a box) and copy (`source_id` a list of boxes) of messages, one or many (reference §6.11,
-§6.13, §7, design.md): new ids in the current month, what is stored and its audio, originals removed only
+"""Move (`source_id` a box) and copy (`source_id` a list of boxes) of messages, one or many (docs/kazoo-behaviour.md §6.11,
+§6.13, §7, docs/differences.md): new ids in the current month, what is stored and its audio, originals removed only
 once the copies are stored, errors that change nothing, and interrupted moves that a repeat completes
 without loss or duplicates. Interruptions are set up by writing their intermediate states into CouchDB."""
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """ZIP download of a box's recordings: POST /vmboxes/{B}/messages/raw with {"data": {"messages": [...]}}
-and Accept: application/zip (reference §6.17, design.md): the headers, one entry per message named as the
+and Accept: application/zip (docs/kazoo-behaviour.md §6.17, docs/differences.md): the headers, one entry per message named as the
 raw download names it (made unique), every entry's bytes, and the errors that answer no ZIP."""
 from __future__ import annotations
 

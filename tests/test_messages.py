@@ -1,5 +1,5 @@
 """Single voicemail messages: create, fetch, folder change, delete, and the errors of every message route
-(reference §2.2, §6.9-§6.12, design.md)."""
+(docs/kazoo-behaviour.md §2.2, §6.9-§6.12, docs/differences.md)."""
 from __future__ import annotations
 
 import re

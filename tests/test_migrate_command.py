@@ -12,10 +12,12 @@ import sys
 
 import pytest
 
-from kazoo_vm.local_couch import free_port
+from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db, gregorian_now
 from legacy_helpers import (DAY, MISSING, LegacyData, assert_migrated, failed_entry, legacy_message,
                             migrated_copies, mp3_message, recent, revisions, write_half_migrated)
+
+pytestmark = pytest.mark.slow
 
 COMMAND = [sys.executable, "-m", "kazoo_vm", "migrate"]
 

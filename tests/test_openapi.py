@@ -31,7 +31,7 @@ MAX_EXAMPLES = 12
 STATEFUL_SCENARIOS = 25
 STATEFUL_STEPS = 8
 # Off: Kazoo's API is lenient (unknown keys kept, bad page sizes of box listings ignored), answers 404 to
-# valid ids of nothing, and keeps a deleted message readable (reference §6.10).
+# valid ids of nothing, and keeps a deleted message readable (docs/kazoo-behaviour.md §6.10).
 CHECKS_OFF = ("positive_data_acceptance", "negative_data_rejection", "use_after_free")
 
 

@@ -1,4 +1,4 @@
-"""CouchDB stops while the service is busy (design.md, quality bars): every request answers 503 with a
+"""CouchDB stops while the service is busy (docs/architecture.md, promises): every request answers 503 with a
 Crossbar error within the configured timeout, never hangs and never 500s; `GET /v2/health` says `down`;
 and once CouchDB is back the same app serves again by itself.
 
@@ -23,14 +23,14 @@ from conftest import SECRET, Api
 from kazoo_vm.config import Settings
 from kazoo_vm.http.app import make_app
 from kazoo_vm.http.tokens import issue
-from kazoo_vm.local_couch import LocalCouch, free_port
+from kazoo_vm.devtools.local_couch import LocalCouch, free_port
 from kazoo_vm.storage import CouchClient, Unavailable
 from kazoo_vm.voicemail.service import Voicemail
 from message_helpers import audio_bytes, kazoo_message, modb_of, multipart, times_this_month
 
-pytestmark = pytest.mark.skipif(bool(os.environ.get("KAZOO_VM_COUCHDB_URL")),
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(os.environ.get("KAZOO_VM_COUCHDB_URL")),
                                 reason="stops and restarts the CouchDB process, so it needs a PouchDB Server of its "
-                                       "own; KAZOO_VM_COUCHDB_URL names a shared server")
+                                       "own; KAZOO_VM_COUCHDB_URL names a shared server")]
 
 TIMEOUT = 2.0
 BOUND = 5 * TIMEOUT  # a safety net against a hang, not a timing assertion

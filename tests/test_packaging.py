@@ -12,7 +12,7 @@ import pytest
 
 import kazoo_vm
 from kazoo_vm import _data
-from kazoo_vm.local_couch import LocalCouch, LocalCouchError, pouchdb_server
+from kazoo_vm.devtools.local_couch import LocalCouch, LocalCouchError, pouchdb_server
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,8 @@ import secrets
 import pytest
 
 from kazoo_vm.storage.dbnames import account_db
-from kazoo_vm.voicemail.paging import MAX_PAGE_SIZE, page_size_of
+from kazoo_vm.http.inputs import page_size
+from kazoo_vm.voicemail.paging import MAX_PAGE_SIZE
 from bulk_helpers import new_messages
 
 HUGE = ["268435457", "59532772358", "99999999999999999999999"]
@@ -17,7 +18,7 @@ HUGE = ["268435457", "59532772358", "99999999999999999999999"]
 @pytest.mark.parametrize("raw", HUGE)
 @pytest.mark.parametrize("strict", [True, False])
 def test_a_huge_page_size_is_the_largest_page(raw, strict):
-    assert page_size_of(raw, 50, strict=strict) == MAX_PAGE_SIZE
+    assert page_size({"page_size": raw}, strict=strict) == MAX_PAGE_SIZE
 
 
 async def test_box_listings_serve_a_huge_page_size_a_largest_page_at_a_time(api, couch):

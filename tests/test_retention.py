@@ -1,4 +1,4 @@
-"""Retention (reference §7): messages older than the window are shown as deleted with
+"""Retention (docs/kazoo-behaviour.md §7): messages older than the window are shown as deleted with
 `retention: "enforced"`, and no change to them is allowed."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 
 from kazoo_vm.http.app import make_app
-from kazoo_vm.local_couch import free_port
+from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage.dbnames import gregorian_now
 from message_helpers import (assert_error, audio_bytes, create_message, gregorian, kazoo_message, store_doc,
                              stored, upload_message)

@@ -1,4 +1,4 @@
-"""Secrets (design.md): CouchDB credentials, tokens, API keys and PINs never appear in a response body, a
+"""Secrets (docs/architecture.md, promises): CouchDB credentials, tokens, API keys and PINs never appear in a response body, a
 header, an error message or a log line. One exception, as Crossbar does it: the envelope's `auth_token` echoes
 the token the request itself authenticated with (and `PUT /v2/api_auth` hands out the token it issues); a
 token that did not authenticate (a 401) is never echoed, and no token is ever logged.
@@ -26,8 +26,8 @@ from conftest import SECRET, Api, Response
 from kazoo_vm.config import Settings
 from kazoo_vm.http.app import make_app
 from kazoo_vm.http.tokens import issue
-from kazoo_vm.local_couch import free_port
-from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db
+from kazoo_vm.devtools.local_couch import free_port
+from kazoo_vm.devtools.cleanup import delete_account
 from kazoo_vm.voicemail.service import Voicemail
 from message_helpers import audio_bytes, multipart
 
@@ -112,7 +112,7 @@ def without_echoed_token(method: str, url: str, sent: str, response: Response) -
 
 
 def is_box_answer(method: str, url: str, response: Response) -> bool:
-    """A box as the API returns it, PIN included (design.md: the portals edit it): a box created, or any
+    """A box as the API returns it, PIN included (docs/architecture.md: the portals edit it): a box created, or any
     request on one box that succeeded."""
     path = URL(url).path
     return response.status < 400 and ((method == "PUT" and path.endswith("/vmboxes"))
@@ -132,22 +132,19 @@ async def test_no_secret_in_any_answer_header_or_log_line(couch_url, couch, http
         caplog.set_level(logging.DEBUG, logger=name)
     user, password = f"kazoo-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
     upstream_password = URL(couch_url).password
-    seen, made, created = Seen(), [], set()
+    seen, made = Seen(), []
     try:
         async with couch_proxy(couch_url, user, password) as proxy:
             couchdb_url = str(URL(proxy).with_user(user).with_password(password))
             async with app_on(couchdb_url) as (base, voicemail):
-                try:
-                    account, api_key = await voicemail.accounts.create("Secrets")
-                    made.append(account.id)
-                    made.append((await voicemail.accounts.create("Secrets, other"))[0].id)
-                    token = issue(SECRET, account.id, 1800)  # not the one /v2/api_auth issues in the same second
-                    api = Api(base, http, account.id, token, api_key, account.realm)
-                    forged = f"{api.token[:-8]}{secrets.token_hex(4)}"
-                    issued = await exercise(seen, api, made[1], forged)
-                    await seen.send(api, "GET", "/v2/health", token=None)
-                finally:
-                    created |= voicemail.store.created_dbs
+                account, api_key = await voicemail.accounts.create("Secrets")
+                made.append(account.id)
+                made.append((await voicemail.accounts.create("Secrets, other"))[0].id)
+                token = issue(SECRET, account.id, 1800)  # not the one /v2/api_auth issues in the same second
+                api = Api(base, http, account.id, token, api_key, account.realm)
+                forged = f"{api.token[:-8]}{secrets.token_hex(4)}"
+                issued = await exercise(seen, api, made[1], forged)
+                await seen.send(api, "GET", "/v2/health", token=None)
             wrong_password = str(URL(proxy).with_user(user).with_password("not-" + password))
             async with app_on(wrong_password) as (base, _):
                 refused = replace(api, base=base)
@@ -158,12 +155,8 @@ async def test_no_secret_in_any_answer_header_or_log_line(couch_url, couch, http
             assert (await seen.send(gone, "GET", f"/vmboxes?auth_token={api.token}", token=None)).status == 503
             assert (await seen.send(gone, "GET", "/v2/health", token=None)).status == 503
     finally:
-        for db in created | {account_db(account_id) for account_id in made}:
-            if any(db.startswith(account_db(account_id)) for account_id in made):
-                await couch.db_delete(db)
         for account_id in made:
-            doc = await couch.get(ACCOUNTS_DB, account_id)
-            await couch.delete(ACCOUNTS_DB, account_id, doc["_rev"])
+            await delete_account(couch, account_id)
 
     everywhere = {"CouchDB password": password, "CouchDB user": user, "CouchDB user:password": f"{user}:{password}",
                   "API key": api_key, "wrong API key": WRONG_KEY, "token": api.token, "forged token": forged,

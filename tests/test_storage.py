@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from kazoo_vm.local_couch import free_port
+from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage import Conflict, CouchClient, NotFound, Unavailable, is_db_missing
 from kazoo_vm.storage.dbnames import (account_db, encoded, gregorian_to_datetime, modb, months_between, to_db,
                                       year_month)
@@ -63,8 +63,16 @@ async def store(couch_url):
     """A Store of its own (fresh design-document cache); its databases are deleted afterwards."""
     client = CouchClient(couch_url)
     made = Store(client)
+    created = []
+    create_db = made.client.db_create
+
+    async def remembering(name: str) -> bool:
+        created.append(name)
+        return await create_db(name)
+
+    made.client.db_create = remembering
     yield made
-    for db in made.created_dbs:
+    for db in created:
         await client.db_delete(db)
     await client.close()
 
@@ -77,7 +85,7 @@ async def db(store) -> str:
 
 
 async def test_kazoo_names_reach_one_database_in_every_form(store, db):
-    couch = store.couch
+    couch = store.client
     account_id = "".join(db.split("/")[1:])
     assert await couch.db_exists(db)
     await couch.put(db, {"_id": "doc", "value": 1})
@@ -92,30 +100,29 @@ async def test_kazoo_names_reach_one_database_in_every_form(store, db):
 
 async def test_db_create_is_idempotent_and_delete_tolerates_missing(store):
     name = modb(new_id(), 2017, 10)
-    assert await store.couch.db_create(name) is True
-    store.created_dbs.add(name)
-    assert await store.couch.db_create(name) is False
-    await store.couch.db_delete(name)
-    assert not await store.couch.db_exists(name)
-    await store.couch.db_delete(name)
+    assert await store.client.db_create(name) is True
+    assert await store.client.db_create(name) is False
+    await store.client.db_delete(name)
+    assert not await store.client.db_exists(name)
+    await store.client.db_delete(name)
 
 
 async def test_missing_database_and_missing_document_are_told_apart(store, db):
     with pytest.raises(NotFound) as missing_doc:
-        await store.couch.get(db, "nothing")
+        await store.client.get(db, "nothing")
     assert not is_db_missing(missing_doc.value)
     with pytest.raises(NotFound) as missing_db:
-        await store.couch.get(account_db(new_id()), "nothing")
+        await store.client.get(account_db(new_id()), "nothing")
     assert is_db_missing(missing_db.value)
 
 
 async def test_stale_revision_is_a_conflict(store, db):
-    doc = await store.couch.put(db, {"_id": "doc", "n": 1})
+    doc = await store.client.put(db, {"_id": "doc", "n": 1})
     stale = dict(doc)
-    await store.couch.put(db, {**doc, "n": 2})
+    await store.client.put(db, {**doc, "n": 2})
     with pytest.raises(Conflict):
-        await store.couch.put(db, {**stale, "n": 3})
-    assert (await store.couch.get(db, "doc"))["n"] == 2
+        await store.client.put(db, {**stale, "n": 3})
+    assert (await store.client.get(db, "doc"))["n"] == 2
 
 
 # --- design documents -------------------------------------------------------------------------------------
@@ -131,11 +138,11 @@ def without_rev(doc: dict) -> dict:
 async def test_created_database_gets_its_design_documents(store, db):
     assert {"_design/vmboxes", "_design/kazoo_vm"} <= set(wanted(ACCOUNT))
     for design_id, doc in wanted(ACCOUNT).items():
-        assert without_rev(await store.couch.get(db, design_id)) == doc
+        assert without_rev(await store.client.get(db, design_id)) == doc
 
 
 async def test_design_document_that_differs_is_updated(store, db):
-    couch = store.couch
+    couch = store.client
     stale = await couch.get(db, "_design/vmboxes")
     stale["views"]["crossbar_listing"]["map"] = "function(doc) { emit(null, null); }"
     await couch.put(db, stale)
@@ -145,23 +152,23 @@ async def test_design_document_that_differs_is_updated(store, db):
 
 
 async def test_design_documents_that_match_are_not_rewritten(store, db):
-    revs = {design_id: (await store.couch.get(db, design_id))["_rev"] for design_id in wanted(ACCOUNT)}
-    await DesignDocs(store.couch).ensure(db, ACCOUNT)
-    assert {design_id: (await store.couch.get(db, design_id))["_rev"] for design_id in revs} == revs
+    revs = {design_id: (await store.client.get(db, design_id))["_rev"] for design_id in wanted(ACCOUNT)}
+    await DesignDocs(store.client).ensure(db, ACCOUNT)
+    assert {design_id: (await store.client.get(db, design_id))["_rev"] for design_id in revs} == revs
 
 
 async def test_ensure_asks_couchdb_once_per_database(store, db):
-    designs = DesignDocs(store.couch)
+    designs = DesignDocs(store.client)
     await designs.ensure(db, ACCOUNT)
-    before = store.couch.requests
+    before = store.client.requests
     await designs.ensure(db, ACCOUNT)
-    assert store.couch.requests == before
+    assert store.client.requests == before
     await designs.ensure(db, ACCOUNT, force=True)
-    assert store.couch.requests == before + len(wanted(ACCOUNT))
+    assert store.client.requests == before + len(wanted(ACCOUNT))
 
 
 async def test_view_reinstalls_a_missing_design_document(store, db):
-    couch = store.couch
+    couch = store.client
     design = await couch.get(db, "_design/vmboxes")
     await couch.delete(db, "_design/vmboxes", design["_rev"])
     await couch.put(db, {"_id": "box", "pvt_type": "vmbox", "name": "B", "mailbox": "3000"})
@@ -175,7 +182,7 @@ async def test_view_of_a_missing_database_is_empty(store):
 
 
 async def test_view_parameters_are_sent_as_json(store, db):
-    couch = store.couch
+    couch = store.client
     for n, mailbox in enumerate(["100", "200", "300"]):
         await couch.put(db, {"_id": f"box{n}", "pvt_type": "vmbox", "name": f"B{n}", "mailbox": mailbox})
     rows = await store.rows(db, ACCOUNT, "vmboxes", "listing_by_mailbox", startkey=150, endkey=300)
@@ -189,18 +196,18 @@ async def test_view_parameters_are_sent_as_json(store, db):
 async def test_saving_into_a_missing_modb_creates_it_with_its_views(store):
     name = modb(new_id(), 2017, 10)
     await store.put_creating_db(name, MODB, {"_id": "201710-msg", "pvt_type": "mailbox_message"})
-    assert name in store.created_dbs
+    assert await store.client.db_exists(name)
     for design_id, doc in wanted(MODB).items():
-        assert without_rev(await store.couch.get(name, design_id)) == doc
+        assert without_rev(await store.client.get(name, design_id)) == doc
     other = modb(new_id(), 2017, 11)
-    results = await store.bulk_creating_db(other, MODB, [{"_id": "a"}, {"_id": "b"}])
-    assert [result["id"] for result in results] == ["a", "b"] and other in store.created_dbs
+    results = await store.write_many_creating_db(other, MODB, [{"_id": "a"}, {"_id": "b"}])
+    assert [result["id"] for result in results] == ["a", "b"] and await store.client.db_exists(other)
 
 
 # --- bulk documents ---------------------------------------------------------------------------------------
 
 async def test_bulk_docs_and_all_docs(store, db):
-    couch = store.couch
+    couch = store.client
     results = await couch.bulk_docs(db, [{"_id": "a", "n": 1}, {"_id": "b", "n": 2}, {"_id": "c", "n": 3}])
     assert [result["id"] for result in results] == ["a", "b", "c"] and all("rev" in r for r in results)
     deleted = await couch.get(db, "c")
@@ -218,10 +225,10 @@ async def test_bulk_docs_and_all_docs(store, db):
 
 
 async def test_empty_bulk_requests_do_not_reach_couchdb(store, db):
-    before = store.couch.requests
-    assert await store.couch.bulk_docs(db, []) == []
-    assert await store.couch.all_docs(db, []) == []
-    assert store.couch.requests == before
+    before = store.client.requests
+    assert await store.client.bulk_docs(db, []) == []
+    assert await store.client.all_docs(db, []) == []
+    assert store.client.requests == before
 
 
 # --- attachments ------------------------------------------------------------------------------------------
@@ -236,7 +243,7 @@ async def read_attachment(couch, db: str, doc_id: str, name: str) -> tuple[bytes
 
 @pytest.mark.parametrize("streamed", [True, False])
 async def test_attachment_round_trip(store, db, streamed):
-    couch = store.couch
+    couch = store.client
     audio = (DATA / "message.mp3").read_bytes()
     doc = await couch.put(db, {"_id": "201710-msg", "pvt_type": "mailbox_message"})
 
@@ -255,7 +262,7 @@ async def test_attachment_round_trip(store, db, streamed):
 
 
 async def test_attachment_errors(store, db):
-    couch = store.couch
+    couch = store.client
     doc = await couch.put(db, {"_id": "msg"})
     with pytest.raises(NotFound):
         await read_attachment(couch, db, "msg", "nothing.mp3")
@@ -267,7 +274,7 @@ async def test_attachment_errors(store, db):
 # --- request counting, credentials, unreachable server ----------------------------------------------------
 
 async def test_every_request_is_counted_once(store, db):
-    couch = store.couch
+    couch = store.client
     steps = [
         lambda: couch.put(db, {"_id": "x"}),
         lambda: couch.get(db, "x"),

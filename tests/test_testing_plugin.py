@@ -11,11 +11,14 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from yarl import URL
 
-from kazoo_vm.local_couch import port_in_use
+from kazoo_vm.devtools.local_couch import port_in_use
 from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db, modb
 from test_ephemeral import processes_under
+
+pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
 
@@ -33,7 +36,7 @@ def record(**fields):
 
 def test_nothing_is_started_before_a_fixture_is_used():
     assert not any(thread.name == "kazoo-vm" for thread in threading.enumerate())
-    assert "kazoo_vm.ephemeral" not in sys.modules
+    assert "kazoo_vm.devtools.ephemeral" not in sys.modules
 
 
 def test_box_and_message_with_generated_audio(kazoo_vm_client, kazoo_vm_account):

@@ -1,4 +1,4 @@
-"""Hostile tokens on every route family (design.md, HTTP conventions): what tests/test_auth.py checks on the
+"""Hostile tokens on every route family (docs/architecture.md, promises): what tests/test_auth.py checks on the
 box routes, here on each family a client uses, the raw audio taking its token from the query string as an
 `<audio>` element sends it. A token reaches its own account and those below it, nothing else."""
 from __future__ import annotations
@@ -66,7 +66,7 @@ async def tree(service, http, settings, couch):
         boxes[owner.account_id] = (await owner.create_box())["id"]
         messages[owner.account_id] = await audio_message(owner, boxes[owner.account_id])
     yield Tree(parent, child, stranger, boxes, messages)
-    await delete_accounts(voicemail, couch, made)
+    await delete_accounts(couch, made)
 
 
 def target_and_token(tree: Tree, kind: str, secret: str) -> tuple[Api, str]:

@@ -1,4 +1,4 @@
-"""The vmbox API (reference §6.1-§6.6, design.md): what clients get back, and what CouchDB holds afterwards."""
+"""The vmbox API (docs/kazoo-behaviour.md §6.1-§6.6, docs/differences.md): what clients get back, and what CouchDB holds afterwards."""
 from __future__ import annotations
 
 import asyncio
@@ -312,7 +312,7 @@ async def test_get_returns_the_public_box(api, couch):
 
 
 async def missing_box(kind: str, api, couch, new_account) -> str:
-    """A box id that must answer 404: of each kind design.md lists."""
+    """A box id that must answer 404: of each kind docs/differences.md lists."""
     if kind == "unknown":
         return hex_id()
     if kind == "malformed":

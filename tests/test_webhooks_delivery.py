@@ -14,7 +14,7 @@ from aiohttp import web
 
 from kazoo_vm.http.app import make_app
 from kazoo_vm.http.webhooks import WEBHOOKS
-from kazoo_vm.local_couch import free_port
+from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage.dbnames import gregorian_now, modb, year_month
 from kazoo_vm.webhooks import signing
 

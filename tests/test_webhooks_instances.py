@@ -13,7 +13,7 @@ import sys
 import aiohttp
 import pytest
 
-from kazoo_vm.local_couch import free_port
+from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage.dbnames import gregorian_now, modb, year_month
 
 from webhook_helpers import Receiver, delete_events_state, delete_hooks

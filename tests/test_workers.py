@@ -12,9 +12,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from kazoo_vm.local_couch import free_port
+import pytest
+
+from kazoo_vm.devtools.local_couch import free_port
 
 from test_cli import cli, created, run  # noqa: F401 - the fixture is used by name
+
+pytestmark = pytest.mark.slow
 
 START_SECONDS = 90
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kazoo_vm.local_couch import free_port
+from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage import CouchClient
 
 

@@ -10,7 +10,7 @@ import time
 
 from aiohttp import web
 
-from kazoo_vm.local_couch import free_port
+from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage.dbnames import gregorian_now
 from kazoo_vm.voicemail.ids import new_id
 

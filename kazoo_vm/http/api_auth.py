@@ -9,10 +9,6 @@ from .context import AUTH_TOKEN, settings, voicemail
 from .openapi import Body, describe, ref
 
 MAX_API_KEY = 256
-routes = web.RouteTableDef()
-
-
-@routes.put("/v2/api_auth")
 @describe("A token for an account's API key (in the envelope's `auth_token`)", data=ref("Session"), status=201,
           body=Body("json", "ApiKey"), errors=(401,), auth=False)
 async def api_auth(request: web.Request) -> web.Response:

@@ -16,8 +16,9 @@ from ..storage import Conflict, StorageError, Unavailable
 from ..voicemail.errors import InvalidCredentials, VoicemailError
 from ..voicemail.service import Voicemail
 from ..webhooks.service import Webhooks
-from . import api_auth, envelope, health, message_bulk, messages, openapi, tokens, vmboxes, webhooks
-from .context import ACCOUNT, AUTH_ACCOUNT_ID, AUTH_TOKEN, REQUEST_ID, SETTINGS, VOICEMAIL
+from . import envelope, openapi, tokens, webhooks
+from .context import AUTH_ACCOUNT_ID, AUTH_TOKEN, AUTHORIZED_ACCOUNT, REQUEST_ID, SETTINGS, VOICEMAIL
+from .routes import ROUTES
 
 log = logging.getLogger("kazoo_vm.http")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -115,7 +116,7 @@ async def account_auth(request: web.Request, handler) -> web.StreamResponse:
         raise InvalidCredentials()
     request[AUTH_TOKEN] = token  # echoed in the envelope, as Crossbar does; never logged
     request[AUTH_ACCOUNT_ID] = token_account
-    request[ACCOUNT] = await request.app[VOICEMAIL].accounts.authorize(token_account, account_id)
+    request[AUTHORIZED_ACCOUNT] = await request.app[VOICEMAIL].accounts.authorize(token_account, account_id)
     return await handler(request)
 
 
@@ -127,10 +128,9 @@ def make_app(settings: Settings, voicemail: Voicemail | None = None) -> web.Appl
     app[VOICEMAIL] = voicemail or Voicemail(settings)
     app[openapi.DOCUMENT] = {}
     app[webhooks.WEBHOOKS] = Webhooks(settings, app[VOICEMAIL].store)
-    for module in (health, api_auth, openapi, message_bulk, messages, vmboxes, webhooks):
-        app.router.add_routes(module.routes)
+    app.router.add_routes(ROUTES)
 
-    async def lifecycle(app: web.Application):
+    async def open_and_close(app: web.Application):
         try:
             await app[VOICEMAIL].start()
             await app[webhooks.WEBHOOKS].start()
@@ -141,5 +141,5 @@ def make_app(settings: Settings, voicemail: Voicemail | None = None) -> web.Appl
         await app[webhooks.WEBHOOKS].close()
         await app[VOICEMAIL].close()
 
-    app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(open_and_close)
     return app

@@ -5,13 +5,13 @@ from aiohttp import web
 
 from ..config import Settings
 from ..voicemail.accounts import Account
-from ..voicemail.boxes import Actor
+from ..voicemail.actor import Actor
 from ..voicemail.service import Voicemail
 
 VOICEMAIL = web.AppKey("voicemail", Voicemail)
 SETTINGS = web.AppKey("settings", Settings)
 REQUEST_ID = web.RequestKey("request_id", str)
-ACCOUNT = web.RequestKey("account", Account)
+AUTHORIZED_ACCOUNT = web.RequestKey("account", Account)
 AUTH_ACCOUNT_ID = web.RequestKey("auth_account_id", str)
 AUTH_TOKEN = web.RequestKey("auth_token", str)  # the token the request authenticated with (or was issued)
 
@@ -25,7 +25,7 @@ def settings(request: web.Request) -> Settings:
 
 
 def account(request: web.Request) -> Account:
-    return request[ACCOUNT]
+    return request[AUTHORIZED_ACCOUNT]
 
 
 def actor(request: web.Request) -> Actor:

@@ -1,4 +1,4 @@
-"""Crossbar's response envelope and error envelope (reference §5.2-§5.3)."""
+"""Crossbar's response envelope and error envelope (docs/kazoo-behaviour.md §5.2-§5.3)."""
 from __future__ import annotations
 
 import hashlib

@@ -285,10 +285,6 @@ def document(app: web.Application) -> JSON:
 
 
 DOCUMENT = web.AppKey("openapi_document", dict)
-routes = web.RouteTableDef()
-
-
-@routes.get("/v2/openapi.json")
 @describe("This OpenAPI document", answers={200: "Document"}, auth=False, storage=False)
 async def openapi(request: web.Request) -> web.Response:
     cached = request.app[DOCUMENT]

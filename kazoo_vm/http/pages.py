@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..voicemail.inputs import ListingQuery
 from ..voicemail.paging import Page
 from . import envelope
 
 
-def paged(request: web.Request, page: Page, items: list) -> web.Response:
+def paged(request: web.Request, query: ListingQuery, page: Page, items: list) -> web.Response:
     """A listing with Crossbar's paging keys, unless `paginate=false`."""
     extra = {}
-    if request.query.get("paginate", "true") != "false":
+    if query.paginate:
         extra["page_size"] = len(items)
         if page.start is not None:
             extra["start_key"] = page.start.encode()

@@ -17,7 +17,7 @@ from ..voicemail.errors import Invalid
 from . import bodies
 
 MAX_PARTS = 8
-CHUNK = 64 * 1024
+READ_BYTES = 64 * 1024
 
 
 @dataclass
@@ -85,7 +85,7 @@ async def read_upload(request: web.Request, *, json_limit: int, audio_limit: int
         return await _read_multipart(request, json_limit, audio_limit, filename)
     if is_upload_type(content_type):
         upload = Upload()
-        audio = await _spool(lambda: request.content.read(CHUNK), content_type, filename, audio_limit)
+        audio = await _spool(lambda: request.content.read(READ_BYTES), content_type, filename, audio_limit)
         if audio is not None:
             upload.files.append(audio)
         return upload
@@ -125,7 +125,7 @@ async def _read_part(part: BodyPartReader, upload: Upload, json_limit: int, audi
     content_type = _mime(part.headers.get(hdrs.CONTENT_TYPE))
     if content_type in ("application/json", "application/x-json") or (not content_type and not part.filename):
         raw = bytearray()
-        while chunk := await part.read_chunk(CHUNK):
+        while chunk := await part.read_chunk(READ_BYTES):
             raw.extend(chunk)
             if len(raw) > json_limit:
                 raise bodies.TooLarge({"message": f"the JSON part is larger than {json_limit} bytes"})
@@ -134,6 +134,6 @@ async def _read_part(part: BodyPartReader, upload: Upload, json_limit: int, audi
     content_type = content_type or "application/octet-stream"
     if not is_upload_type(content_type):
         raise bodies.UnsupportedMediaType({"message": f"a part of type {content_type} is not audio"})
-    audio = await _spool(lambda: part.read_chunk(CHUNK), content_type, filename or part.filename, audio_limit)
+    audio = await _spool(lambda: part.read_chunk(READ_BYTES), content_type, filename or part.filename, audio_limit)
     if audio is not None:
         upload.files.append(audio)

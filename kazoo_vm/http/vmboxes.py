@@ -1,18 +1,13 @@
-"""Routes of `/v2/accounts/{account_id}/vmboxes` and `/vmboxes/{box_id}`."""
+"""Handlers of the boxes (`/vmboxes`, `/vmboxes/{box_id}`). Paths and their order: http/routes.py."""
 from __future__ import annotations
 
 from aiohttp import web
 
 from ..voicemail.boxes import BoxResult, public
-from . import bodies, envelope
+from . import bodies, envelope, inputs
 from .context import account, actor, settings, voicemail
 from .openapi import FILTERS, PAGING, Body, describe, items, ref
 from .pages import paged
-
-BOXES = "/v2/accounts/{account_id}/vmboxes"
-BOX = BOXES + "/{box_id}"
-
-routes = web.RouteTableDef()
 
 
 def box_response(request: web.Request, result: BoxResult, status: int = 200) -> web.Response:
@@ -24,26 +19,17 @@ def box_response(request: web.Request, result: BoxResult, status: int = 200) -> 
                             headers=headers)
 
 
-def _box_id(request: web.Request) -> str:
-    """The box of the URL; `/vmboxes/messages` is the account-wide listing, which answers GET only."""
-    box_id = request.match_info["box_id"]
-    if box_id == "messages":
-        raise web.HTTPMethodNotAllowed(request.method, ["GET"])
-    return box_id
-
-
 async def _data(request: web.Request) -> dict:
     return await bodies.read_data(request, settings(request).max_body_bytes)
 
 
-@routes.get(BOXES)
 @describe("List the boxes", data=items("BoxSummary"), paged=True, query=PAGING + FILTERS, errors=(400,))
 async def list_boxes(request: web.Request) -> web.Response:
-    page = await voicemail(request).box_listing(account(request), request.query)
-    return paged(request, page, [row["value"] for row in page.rows])
+    query = inputs.listing_query(request.query, strict_page_size=False)
+    page = await voicemail(request).box_listing(account(request), query)
+    return paged(request, query, page, [row["value"] for row in page.rows])
 
 
-@routes.put(BOXES)
 @describe("Create a box", data=ref("Box"), status=201, body=Body("json", "vmboxes"), errors=(409,),
           headers=("Location", "Warning"), produces={"box_id": "$response.body#/data/id"})
 async def create_box(request: web.Request) -> web.Response:
@@ -51,35 +37,31 @@ async def create_box(request: web.Request) -> web.Response:
     return box_response(request, result, status=201)
 
 
-@routes.get(BOX)
 @describe("A box", data=ref("Box"))
 async def get_box(request: web.Request) -> web.Response:
     box = await voicemail(request).boxes.load(account(request), request.match_info["box_id"])
     return envelope.success(request, public(box), revision=box["_rev"])
 
 
-@routes.post(BOX)
 @describe("Replace a box (fields not sent are dropped)", data=ref("Box"), body=Body("json", "vmboxes"),
           errors=(405, 409), headers=("Warning",))
 async def replace_box(request: web.Request) -> web.Response:
-    result = await voicemail(request).boxes.replace(account(request), _box_id(request),
+    result = await voicemail(request).boxes.replace(account(request), request.match_info["box_id"],
                                                     await _data(request), actor(request))
     return box_response(request, result)
 
 
-@routes.patch(BOX)
 @describe("Merge fields into a box", data=ref("Box"), body=Body("json", "vmboxes", partial=True),
           errors=(405, 409), headers=("Warning",))
 async def patch_box(request: web.Request) -> web.Response:
-    result = await voicemail(request).boxes.patch(account(request), _box_id(request),
+    result = await voicemail(request).boxes.patch(account(request), request.match_info["box_id"],
                                                   await _data(request), actor(request))
     return box_response(request, result)
 
 
-@routes.delete(BOX)
 @describe("Delete a box and its messages (soft delete)", data=ref("DeletedBox"), body=Body("json", required=False),
           errors=(405, 409))
 async def delete_box(request: web.Request) -> web.Response:
     await _data(request)
-    box = await voicemail(request).delete_box(account(request), _box_id(request), actor(request))
+    box = await voicemail(request).delete_box(account(request), request.match_info["box_id"], actor(request))
     return envelope.success(request, box)

@@ -12,10 +12,6 @@ from .context import account, settings
 from .openapi import WINDOW, Body, describe, items, ref
 
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
-HOOKS = "/v2/accounts/{account_id}/webhooks"
-HOOK = HOOKS + "/{hook_id}"
-
-routes = web.RouteTableDef()
 
 
 def webhooks(request: web.Request) -> Webhooks:
@@ -31,20 +27,17 @@ def _hook(request: web.Request, doc: dict, status: int = 200) -> web.Response:
     return envelope.success(request, public(doc), status=status, revision=doc.get("_rev"), headers=headers)
 
 
-@routes.get("/v2/webhooks")
 @describe("The hooks this service raises, with their modifiers", data=items("AvailableWebhook"), auth=False,
           storage=False)
 async def available_hooks(request: web.Request) -> web.Response:
     return envelope.success(request, list(available.available()))
 
 
-@routes.get(HOOKS)
 @describe("The account's hooks", data=items("WebhookSummary"))
 async def list_hooks(request: web.Request) -> web.Response:
     return envelope.success(request, await webhooks(request).hooks.listing(account(request)))
 
 
-@routes.put(HOOKS)
 @describe("Create a hook", data=ref("Webhook"), status=201, body=Body("json", "webhooks"), headers=("Location",),
           produces={"hook_id": "$response.body#/data/id"})
 async def create_hook(request: web.Request) -> web.Response:
@@ -52,7 +45,6 @@ async def create_hook(request: web.Request) -> web.Response:
     return _hook(request, doc, status=201)
 
 
-@routes.patch(HOOKS)
 @describe('Re-enable the hooks the service disabled after repeated failures (`{"re-enable": true}`)',
           data=ref("Reason"), body=Body("json"))
 async def reenable_hooks(request: web.Request) -> web.Response:
@@ -60,20 +52,17 @@ async def reenable_hooks(request: web.Request) -> web.Response:
     return envelope.success(request, {"message": "hooks updated"})
 
 
-@routes.get(HOOKS + "/attempts")
 @describe("Delivery attempts of the account's hooks, newest first (at most 1,000, a window of at most 31 days)",
           data=items("WebhookAttempt"), query=WINDOW[:2], errors=(400,))
 async def account_attempts(request: web.Request) -> web.Response:
     return envelope.success(request, await webhooks(request).attempts.listing(account(request), request.query))
 
 
-@routes.get(HOOK)
 @describe("A hook", data=ref("Webhook"))
 async def get_hook(request: web.Request) -> web.Response:
     return _hook(request, await webhooks(request).hooks.load(account(request), request.match_info["hook_id"]))
 
 
-@routes.post(HOOK)
 @describe("Replace a hook (fields not sent are dropped; saving it enabled re-enables it)", data=ref("Webhook"),
           body=Body("json", "webhooks"), errors=(409,))
 async def replace_hook(request: web.Request) -> web.Response:
@@ -81,7 +70,6 @@ async def replace_hook(request: web.Request) -> web.Response:
     return _hook(request, doc)
 
 
-@routes.patch(HOOK)
 @describe("Merge fields into a hook", data=ref("Webhook"), body=Body("json", "webhooks", partial=True),
           errors=(409,))
 async def patch_hook(request: web.Request) -> web.Response:
@@ -89,7 +77,6 @@ async def patch_hook(request: web.Request) -> web.Response:
     return _hook(request, doc)
 
 
-@routes.delete(HOOK)
 @describe("Delete a hook (soft delete)", data=ref("Webhook"), body=Body("json", required=False), errors=(409,))
 async def delete_hook(request: web.Request) -> web.Response:
     await _data(request)
@@ -97,7 +84,6 @@ async def delete_hook(request: web.Request) -> web.Response:
     return _hook(request, doc)
 
 
-@routes.get(HOOK + "/attempts")
 @describe("Delivery attempts of one hook, newest first", data=items("WebhookAttempt"), query=WINDOW[:2],
           errors=(400,))
 async def hook_attempts(request: web.Request) -> web.Response:

@@ -1,4 +1,5 @@
-"""Storage: the CouchDB client, database names, design documents, attachments."""
+"""Storage: the CouchDB client, database names, design documents, attachments; `store.Store` is the one door
+the layers above use."""
 from .couch import JSON, CouchClient
 from .errors import Conflict, NotFound, StorageError, Unavailable, is_db_missing
 

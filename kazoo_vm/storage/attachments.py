@@ -8,10 +8,10 @@ import aiofiles
 
 from .couch import CouchClient
 
-CHUNK = 512 * 1024
+FILE_READ_BYTES = 512 * 1024
 
 
-async def file_chunks(path: Path, chunk: int = CHUNK) -> AsyncIterator[bytes]:
+async def file_chunks(path: Path, chunk: int = FILE_READ_BYTES) -> AsyncIterator[bytes]:
     async with aiofiles.open(path, "rb") as source:
         while data := await source.read(chunk):
             yield data

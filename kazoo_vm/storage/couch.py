@@ -1,6 +1,6 @@
 """A small CouchDB client on aiohttp: documents, bulk docs, views, databases, attachments.
 
-It speaks only what Apache CouchDB 3 and PouchDB Server both do (design.md), and percent-encodes
+It speaks only what Apache CouchDB 3 and PouchDB Server both do (docs/couchdb.md), and percent-encodes
 every database name and document id so Kazoo's `account/xx/xx/...` names reach the right URL.
 """
 from __future__ import annotations
@@ -125,6 +125,10 @@ class CouchClient:
 
     async def request(self, method: str, path: str, *, params: dict[str, str] | None = None,
                       body: Any = None, ok: Iterable[int] = (200, 201, 202)) -> Any:
+        return (await self.exchange(method, path, params=params, body=body, ok=ok))[1]
+
+    async def exchange(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                       body: Any = None, ok: Iterable[int] = (200, 201, 202)) -> tuple[int, Any]:
         """One JSON request. A connection that closes before any answer (CouchDB restarted, a pooled connection
         it had closed) gets the request sent again on another one; aiohttp does that itself for GET, PUT and
         DELETE, this does it for POST. Sending a write again is what a second writer racing this one would do:
@@ -161,15 +165,20 @@ class CouchClient:
             except NotFound:
                 raise NotFound(MISSING_DB) from None
 
-    async def _request_once(self, method: str, path: str, ok: Iterable[int], kwargs: dict[str, Any]) -> Any:
+    async def _request_once(self, method: str, path: str, ok: Iterable[int],
+                            kwargs: dict[str, Any]) -> tuple[int, Any]:
         async with self._open(method, path, **kwargs) as resp:
             try:
                 payload = await asyncio.wait_for(resp.json(content_type=None), self.request_timeout)
             except (ValueError, asyncio.TimeoutError) as exc:
                 raise Unavailable(f"CouchDB sent an unreadable answer to {method}") from exc
             if resp.status in ok:
-                return payload
+                return resp.status, payload
             raise _error(resp.status, payload)
+
+    async def server_info(self) -> JSON:
+        """`GET /`: raises a StorageError when CouchDB does not answer."""
+        return await self.request("GET", "")
 
     # databases
     async def db_exists(self, db: str) -> bool:
@@ -210,6 +219,10 @@ class CouchClient:
             return None
         if self.write_quorum != "all":
             return self.write_quorum
+        return await self._copies(db)
+
+    async def _copies(self, db: str) -> str | None:
+        """How many copies of each document the database keeps, when more than one."""
         if db not in self._quorums:
             if len(self._quorums) >= KNOWN_QUORUMS:
                 self._quorums.clear()
@@ -230,10 +243,20 @@ class CouchClient:
             return None
 
     async def put(self, db: str, doc: JSON) -> JSON:
-        """Save a document; sets its new `_rev` on the dict and returns it."""
+        """Save a document; sets its new `_rev` on the dict and returns it. An update that a rival updating the
+        same revision may have beaten on a cluster (202) is checked, and is a Conflict when it lost, as it is
+        on a single node: the caller reads again and applies its change again."""
+        rival_possible = "_rev" in doc
+        status = await self._put(db, doc)
+        if rival_possible and status == 202 and not await self._won(db, doc["_id"], doc["_rev"]):
+            raise Conflict("lost to another writer of the same revision")
+        return doc
+
+    async def _put(self, db: str, doc: JSON) -> int:
+        """Save a document, set its new `_rev`; CouchDB's status (202: not every copy said yes)."""
         try:
-            result = await self.request("PUT", _doc_path(db, doc["_id"]), params=await self.write_params(db),
-                                        body=doc)
+            status, result = await self.exchange("PUT", _doc_path(db, doc["_id"]),
+                                                 params=await self.write_params(db), body=doc)
         except Conflict:
             if "_rev" in doc:
                 raise
@@ -241,27 +264,38 @@ class CouchClient:
             stored = await self.get_or_none(db, doc["_id"])
             if stored is None or _content(stored) != _content(doc):
                 raise
-            result = {"rev": stored["_rev"]}
+            status, result = 202, {"rev": stored["_rev"]}
         doc["_rev"] = result["rev"]
-        return doc
+        return status
 
     async def put_exclusive(self, db: str, doc: JSON) -> bool:
-        """Save a document that only one writer may win (a claim): True when this write is the stored winner.
-        On a cluster two writers racing for one document can both be answered (each copy keeps whichever came
-        first, 201/202 alike), leaving conflicting revisions: read the document back from every copy, which
-        settles on CouchDB's deterministic winner, and give up this write's revision if it lost."""
+        """Save a document that only one writer may win (a mailbox claim): True when this write is
+        the stored winner. On a cluster two writers racing for one revision can both be answered (each copy
+        keeps whichever came first), leaving conflicting revisions. Every copy saying yes (201, with `w` =
+        every copy) proves there was no rival; otherwise the document is read back from every copy, which
+        settles on CouchDB's deterministic winner, and this write's revision is given up if it lost."""
         try:
-            await self.put(db, doc)
+            status = await self._put(db, doc)
         except Conflict:
             return False
-        copies = await self._quorum(db)
+        return (status == 201 and self.write_quorum == "all") or await self._won(db, doc["_id"], doc["_rev"])
+
+    async def _won(self, db: str, doc_id: str, rev: str) -> bool:
+        """Whether `rev` won the race for its generation: of the sibling revisions the copies hold (read from
+        every copy, which makes CouchDB merge them), CouchDB's order keeps the highest. Siblings are compared,
+        not the current winner: the rival may already have moved on, even deleted the document, and a live
+        losing branch would then look like the winner."""
+        copies = await self._copies(db)
         if copies is None:
             return True
-        stored = await self.get(db, doc["_id"], r=copies)
-        if stored["_rev"] == doc["_rev"]:
+        leaves = await self.request("GET", _doc_path(db, doc_id),
+                                    params={"open_revs": "all", "revs": "true", "r": copies})
+        generation, mine = rev.split("-", 1)
+        siblings = {mine} | set(_revisions_at(leaves, int(generation)))
+        if max(siblings) == mine:
             return True
         try:
-            await self.delete(db, doc["_id"], doc["_rev"])
+            await self.delete(db, doc_id, rev)
         except (Conflict, NotFound):
             pass
         return False
@@ -287,6 +321,11 @@ class CouchClient:
             params["attachments"] = "true"
         result = await self.request("POST", f"{_seg(db)}/_all_docs", params=params, body={"keys": keys})
         return result["rows"]
+
+    async def all_ids(self, db: str) -> list[str]:
+        """Every document id of a database (design documents included)."""
+        result = await self.request("GET", f"{_seg(db)}/_all_docs")
+        return [row["id"] for row in result["rows"]]
 
     async def view(self, db: str, design: str, view: str, **params: Any) -> JSON:
         path = f"{_seg(db)}/_design/{_seg(design)}/_view/{_seg(view)}"
@@ -321,7 +360,7 @@ class CouchClient:
 
 class _Stall:
     """Moves a request's deadline each time a chunk of its body is taken to be sent."""
-    CHUNK = 64 * 1024
+    PROGRESS_BYTES = 64 * 1024
 
     def __init__(self, deadline: asyncio.Timeout, seconds: float, settle: float = 0.0, length: str | None = None):
         self.deadline = deadline
@@ -347,9 +386,9 @@ class _Stall:
 
     def watch(self, data: Any) -> Any:
         """The body to send: small ones as they are, others as chunks that each move the deadline."""
-        if data is None or (isinstance(data, (bytes, str)) and len(data) <= self.CHUNK):
+        if data is None or (isinstance(data, (bytes, str)) and len(data) <= self.PROGRESS_BYTES):
             return data
-        return self._chunks(_slices(data.encode() if isinstance(data, str) else data, self.CHUNK)
+        return self._chunks(_slices(data.encode() if isinstance(data, str) else data, self.PROGRESS_BYTES)
                             if isinstance(data, (bytes, str)) else data)
 
     async def _chunks(self, source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -357,6 +396,17 @@ class _Stall:
             self.sent += len(chunk)
             self.progress(self.settle if self.length is not None and self.sent >= self.length else 0.0)
             yield chunk
+
+
+def _revisions_at(leaves: Any, generation: int) -> list[str]:
+    """The revision ids at `generation` on the paths of an `open_revs=all&revs=true` answer's leaves."""
+    found = []
+    for entry in leaves if isinstance(leaves, list) else []:
+        revisions = (entry.get("ok") or {}).get("_revisions") or {}
+        ids, start = revisions.get("ids") or [], revisions.get("start")
+        if isinstance(start, int) and 0 <= start - generation < len(ids):
+            found.append(ids[start - generation])
+    return found
 
 
 def _dropped(exc: BaseException) -> bool:

@@ -12,6 +12,7 @@ VIEWS_DIR = couch_views_folder()
 ACCOUNTS = "accounts"
 ACCOUNT = "account"
 MODB = "modb"
+KNOWN_DATABASES = 10_000
 
 
 @cache
@@ -36,10 +37,9 @@ class DesignDocs:
             return
         for wanted in design_docs(classification):
             await self._install(db, wanted)
+        if len(self._done) >= KNOWN_DATABASES:
+            self._done.clear()  # forgetting costs one read of each design document again
         self._done.add(db)
-
-    def forget(self, db: str) -> None:
-        self._done.discard(db)
 
     async def _install(self, db: str, wanted: JSON) -> None:
         for _ in range(3):

@@ -14,6 +14,7 @@ from .errors import BadIdentifier, Forbidden, InvalidCredentials
 from .ids import new_id
 
 CACHE_SECONDS = 5.0
+CACHE_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ class Accounts:
         if timezone:
             doc["timezone"] = timezone
         await self.store.create_db(db, ACCOUNT)
-        await self.store.couch.put(db, dict(doc))
-        await self.store.couch.put(ACCOUNTS_DB, dict(doc))
+        await self.store.put(db, dict(doc))
+        await self.store.put(ACCOUNTS_DB, dict(doc))
         return Account.from_doc(doc), api_key
 
     async def get(self, account_id: str) -> Account:
@@ -75,12 +76,14 @@ class Accounts:
         if not is_account_id(account_id):
             raise BadIdentifier(account_id)
         try:
-            doc = await self.store.couch.get(ACCOUNTS_DB, account_id)
+            doc = await self.store.get(ACCOUNTS_DB, account_id)
         except NotFound:
             raise BadIdentifier(account_id) from None
         if doc.get("pvt_type") != "account" or doc.get("pvt_deleted"):
             raise BadIdentifier(account_id)
         account = Account.from_doc(doc)
+        if len(self._cache) >= CACHE_LIMIT:
+            self._cache.clear()
         self._cache[account_id] = (time.monotonic() + CACHE_SECONDS, account)
         return account
 
@@ -104,14 +107,20 @@ class Accounts:
             raise Forbidden()
         return account
 
+    async def all_ids(self) -> list[str]:
+        """The id of every account in `accounts`."""
+        return [doc_id for doc_id in await self.store.ids(ACCOUNTS_DB) if is_account_id(doc_id)]
+
+    async def api_key(self, account: Account) -> str:
+        return (await self.store.get(ACCOUNTS_DB, account.id)).get("pvt_api_key", "")
+
     async def install_design_docs(self) -> int:
         """Install the design documents of `accounts` and of every account database; returns the count."""
         await self.store.create_db(ACCOUNTS_DB, ACCOUNTS)
-        result = await self.store.couch.request("GET", f"{ACCOUNTS_DB}/_all_docs")
-        ids = [row["id"] for row in result["rows"] if is_account_id(row["id"])]
+        ids = await self.all_ids()
         for account_id in ids:
             try:
-                await self.store.designs.ensure(account_db(account_id), ACCOUNT)
+                await self.store.install_design_docs(account_db(account_id), ACCOUNT)
             except (NotFound, Conflict):
                 continue
         return len(ids)

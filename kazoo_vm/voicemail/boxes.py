@@ -1,26 +1,29 @@
-"""Voicemail boxes: the `vmbox` documents of an account database (cb_vmboxes.erl, §6.1-§6.6)."""
+"""Voicemail boxes: the `vmbox` documents of an account database (cb_vmboxes.erl,
+docs/kazoo-behaviour.md §6.1-§6.6)."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import re
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..storage import JSON, Conflict, NotFound, Unavailable
+from ..storage import JSON, Conflict, NotFound
 from ..storage.dbnames import encoded, gregorian_now
 from ..storage.design_docs import ACCOUNT
 from ..storage.store import Store
 from . import filters, paging
 from .accounts import Account
-from .errors import AlreadyExists, BadIdentifier, Invalid
+from .actor import Actor
+from .errors import AlreadyExists, BadIdentifier, Invalid, StorageBusy
 from .ids import is_box_id, new_id
+from .inputs import ListingQuery
+from .keyed_locks import Busy, KeyedLocks
 from .mailbox_claims import MailboxClaims
 from .validation import schema, validate
+from .values import alphanum, deep_merge
 
 SCHEMA = "vmboxes"
 IGNORED_KEYS = {"ui_metadata", "accept_charges", "id"}
@@ -30,13 +33,6 @@ SAVE_RETRIES = 10
 MAILBOX_TAKEN = {"mailbox": {"unique": {"message": "Invalid mailbox number or already exists"}}}
 RECENT_SECONDS = 2.0
 RECENT_LIMIT = 10_000
-
-
-@dataclass
-class Actor:
-    """Who makes a change: recorded in the pvt fields as Crossbar does."""
-    request_id: str
-    auth_account_id: str | None = None
 
 
 @dataclass
@@ -71,20 +67,6 @@ def mailbox_key(mailbox: str) -> str:
     return mailbox
 
 
-def alphanum(name: Any) -> str:
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
-
-
-def deep_merge(base: JSON, update: Mapping[str, Any]) -> JSON:
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def is_box(doc: JSON | None, account: Account) -> bool:
     return (doc is not None and doc.get("pvt_type") == "vmbox" and not doc.get("pvt_deleted")
             and doc.get("pvt_account_id", account.id) == account.id)
@@ -94,7 +76,7 @@ class Boxes:
     def __init__(self, store: Store, page_size: int = 50):
         self.store = store
         self.page_size = page_size
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = KeyedLocks()
         self._recent: dict[tuple[str, str], tuple[float, JSON]] = {}
         self.claims = MailboxClaims(store, mailbox_key)
 
@@ -103,28 +85,28 @@ class Boxes:
         """One box write of an account at a time (mailbox uniqueness). Waiting for the writes before this one
         is waiting for CouchDB, so it is bounded by the CouchDB timeout: a hung CouchDB cannot queue requests
         behind each other for longer than that."""
-        lock = self._locks[account.id]
         try:
-            async with asyncio.timeout(self.store.couch.request_timeout):
-                await lock.acquire()
-        except TimeoutError:
-            raise Unavailable("the box writes before this one did not finish in time") from None
-        try:
-            yield
-        finally:
-            lock.release()
+            async with self._locks.hold(account.id, self.store.timeout):
+                yield
+        except Busy:
+            raise StorageBusy() from None
 
     async def load(self, account: Account, box_id: str) -> JSON:
         """The stored box document; 404 bad_identifier for anything that is not a live box of this account."""
         if not is_box_id(box_id):
             raise BadIdentifier(box_id)
         try:
-            doc = await self.store.couch.get(account.db, box_id)
+            doc = await self.store.get(account.db, box_id)
         except NotFound:
             raise BadIdentifier(box_id) from None
         if not is_box(doc, account):
             raise BadIdentifier(box_id)
         return doc
+
+    async def load_all(self, account: Account, box_ids: str | tuple[str, ...]) -> list[JSON]:
+        """Every box named, loaded before anything changes (404 for the first one missing)."""
+        return [await self.load(account, box_id) for box_id in
+                ([box_ids] if isinstance(box_ids, str) else list(dict.fromkeys(box_ids)))]
 
     async def load_recent(self, account: Account, box_id: str) -> JSON:
         """load(), for requests that only read messages: a box read in the last RECENT_SECONDS is not read
@@ -162,12 +144,9 @@ class Boxes:
     async def _save(self, account: Account, doc: JSON) -> None:
         """Store a box; a recent read of it is forgotten once the write is done."""
         try:
-            await self.store.couch.put(account.db, doc)
+            await self.store.put(account.db, doc)
         finally:
             self._recent.pop((account.id, doc["_id"]), None)
-
-    async def get(self, account: Account, box_id: str) -> JSON:
-        return public(await self.load(account, box_id))
 
     async def create(self, account: Account, data: Mapping[str, Any], actor: Actor) -> BoxResult:
         fields, warnings = _upgrade_legacy_keys(client_fields(data))
@@ -252,12 +231,11 @@ class Boxes:
             return {**public(doc), "_read_only": {"deleted": True}}
         raise AlreadyExists({"cause": box_id, "message": "the box kept changing; try again"})
 
-    async def listing(self, account: Account, query: Mapping[str, str]) -> paging.Page:
+    async def listing(self, account: Account, query: ListingQuery) -> paging.Page:
         """Rows of `crossbar_listing` by id, filtered on the whole document by `filter_*` parameters."""
-        accept = filters.build(query)
-        paginate = query.get("paginate", "true") != "false"
-        page_size = paging.page_size_of(query.get("page_size"), self.page_size, strict=False) if paginate else None
-        start = paging.Cursor.decode(query["start_key"], "") if paginate and query.get("start_key") else None
+        accept = filters.build(query.filters)
+        page_size = (query.page_size or self.page_size) if query.paginate else None
+        start = paging.Cursor.decode(query.start_key, "") if query.paginate and query.start_key else None
         segment = paging.Segment("", account.db, ACCOUNT, "vmboxes", "crossbar_listing",
                                  {"include_docs": True} if accept else {})
         page = await paging.collect(self.store, [segment], (lambda row: accept(row["doc"])) if accept else None,

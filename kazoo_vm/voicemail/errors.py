@@ -69,3 +69,17 @@ class InvalidCredentials(Explained):
 
 def field_error(field: str, rule: str, message: str, **extra: Any) -> Invalid:
     return Invalid({field: {rule: {"message": message, **extra}}})
+
+
+class KeptChanging(Explained):
+    """A document changed under every attempt to save it (another writer kept winning)."""
+    code = "datastore_conflict"
+    message = "datastore_conflict"
+    explanation = "the document kept changing while it was being saved; try again"
+
+
+class StorageBusy(Explained):
+    """The writes queued before this one did not finish within the storage timeout."""
+    code = "datastore_fault"
+    message = "datastore_fault"
+    explanation = "the database is not available; try again shortly"

@@ -1,24 +1,27 @@
-"""Message folders: new, saved, deleted (kzd_box_message:apply_folder)."""
+"""Message folders: new, saved, deleted (kzd_box_message:apply_folder, docs/kazoo-behaviour.md §7)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from ..storage import JSON
+from .errors import field_error
+from .values import JSON
 
 NEW, SAVED, DELETED = "new", "saved", "deleted"
 FOLDERS = (NEW, SAVED, DELETED)
 
 
-def requested(data: Mapping[str, Any], query: Mapping[str, str], body: Mapping[str, Any],
-              default: str = SAVED) -> str:
-    """The first folder given in data, then the query string, then the request JSON; else the default.
-    A value that is not a folder means the default, as in Kazoo."""
-    for source in (data, query, body):
-        value = source.get("folder")
-        if value is not None:
-            return value if value in FOLDERS else default
-    return default
+def chosen(given: Any, default: str = SAVED) -> str:
+    """The folder a change asks for: a value that is not a folder (or none) means the default, as in Kazoo."""
+    return given if given in FOLDERS else default
+
+
+def only(given: Any) -> str | None:
+    """The folder whose messages a bulk delete removes; None (all) only when no folder is given:
+    Kazoo reads an unknown folder as "all", which would delete what was not asked for."""
+    if given is not None and given not in FOLDERS:
+        raise field_error("folder", "enum", "Value not found in enumerated list of values",
+                          target=list(FOLDERS), value=given)
+    return given
 
 
 def apply(doc: JSON, folder: str, *, soft_delete: bool = False) -> JSON:

@@ -1,4 +1,5 @@
-"""Kazoo 3.x voicemail moved into the monthly databases (kvm_migrate_account.erl, reference §2.3, §8).
+"""Kazoo 3.x voicemail moved into the monthly databases (kvm_migrate_account.erl, docs/kazoo-behaviour.md §2.3,
+§8; on access, as docs/differences.md says).
 
 A 3.x box keeps its messages as a `messages` array, each recording in a `private_media` document of the
 account database. Each entry becomes message `YYYYMM-<media id>` (month of its timestamp, so a rerun finds
@@ -9,9 +10,7 @@ written twice.
 """
 from __future__ import annotations
 
-import asyncio
 import re
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,12 +18,16 @@ from typing import Any
 from ..storage import JSON, Conflict
 from ..storage.dbnames import gregorian_now, year_month
 from ..storage.store import Store
-from . import message_bulk, message_docs
+from . import bulk_writes, message_docs
 from .accounts import Account
-from .boxes import Actor, Boxes
+from .actor import Actor
+from .boxes import Boxes
+from .errors import KeptChanging
 from .folders import FOLDERS, NEW
 from .ids import is_legacy_message_id, message_month, modb_id
+from .keyed_locks import KeyedLocks
 from .message_moves import Mover, Transfer
+from .values import is_whole_number
 
 MIGRATED_TO = "pvt_migrated_to"
 SAFE_MEDIA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -65,9 +68,7 @@ class Plan:
 
 def legacy_timestamp(value: Any) -> int | None:
     """An integer or an integer string ("63630058722"); anything else is no timestamp."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
+    if is_whole_number(value):
         return value if value > 0 else None
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip()) or None
@@ -116,7 +117,7 @@ class LegacyMigration:
         self.store = store
         self.boxes = boxes
         self.mover = mover
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = KeyedLocks()
 
     async def migrate_box(self, account: Account, box: JSON, actor: Actor, *, retry_failed: bool = False,
                           batch: int = 500, dry_run: bool = False,
@@ -124,7 +125,7 @@ class LegacyMigration:
         """Migrate a box's legacy entries in batches; returns the box as stored afterwards, and the counts."""
         stats = Stats()
         size = max(batch, 1)
-        async with self._locks[f"{account.id}/{box['_id']}"]:
+        async with self._locks.hold(f"{account.id}/{box['_id']}"):
             box = await self.boxes.load(account, box["_id"])
             entries = pending_entries(box, retry_failed=retry_failed)
             planned: set[str] = set()
@@ -132,8 +133,8 @@ class LegacyMigration:
             for start in range(0, len(entries), size):
                 plan = await self._plan(account, box, entries[start:start + size], actor, planned)
                 if not dry_run:
-                    result = message_bulk.BulkResult()
-                    done = await self.mover.write(plan.transfers, result, existing_ok=True)
+                    result = bulk_writes.BulkResult()
+                    done = await self.mover.write(account, plan.transfers, result, existing_ok=True)
                     plan.errors.update(result.failed)
                     written.update(transfer.source["_id"] for transfer in done)
                     await self._mark_media(account, done)
@@ -155,7 +156,7 @@ class LegacyMigration:
                      if isinstance(entry, dict) and isinstance(entry.get("media_id"), str)
                      and SAFE_MEDIA_ID.match(entry["media_id"])]
         media = {row["key"]: row.get("doc") for row in
-                 await message_bulk.fetch(self.store, account.db, list(dict.fromkeys(media_ids)))}
+                 await self.store.many(account.db, list(dict.fromkeys(media_ids)))}
         for entry in entries:
             media_id = entry.get("media_id") if isinstance(entry, dict) else None
             if not isinstance(entry, dict) or (media_id is not None and not isinstance(media_id, str)):
@@ -191,7 +192,7 @@ class LegacyMigration:
             doc[MIGRATED_TO] = new_ids[doc["_id"]]
             return None
 
-        await message_bulk.update(self.store, account.db, list(new_ids), mark)
+        await bulk_writes.update(self.store, account.db, list(new_ids), mark)
 
     async def _rewrite_box(self, account: Account, box_id: str, migrated: set[str], errors: dict[str, str]) -> JSON:
         """Drop the migrated entries from the box's array; the others keep (or get) their reason."""
@@ -213,11 +214,11 @@ class LegacyMigration:
             # same for the later batches and for a rerun, or they would get another month, hence another id
             box["messages"] = kept
             try:
-                await self.store.couch.put(account.db, box)
+                await self.store.put(account.db, box)
             except Conflict:
                 continue
             return box
-        raise Conflict("the box kept changing during migration")
+        raise KeptChanging()
 
     async def resolve(self, account: Account, ids: list[str]) -> dict[str, str]:
         """The message id each legacy id (32 hex) became; ids that are not legacy map to themselves."""
@@ -226,7 +227,7 @@ class LegacyMigration:
         found = {message_id: message_id for message_id in ids}
         if not legacy:
             return found
-        for row in await message_bulk.fetch(self.store, account.db, legacy):
+        for row in await self.store.many(account.db, legacy):
             media = row.get("doc") or {}
             new_id = media.get(MIGRATED_TO)
             moved_at = legacy_timestamp(media.get("utc_seconds")) or legacy_timestamp(media.get("pvt_created"))
@@ -237,7 +238,7 @@ class LegacyMigration:
         return found
 
     async def box_for_messages(self, account: Account, box_id: str) -> JSON:
-        """The box a message operation works on, its legacy messages migrated first (design.md)."""
+        """The box a message operation works on, its legacy messages migrated first (docs/differences.md)."""
         return await self.migrated(account, await self.boxes.load(account, box_id))
 
     async def migrated(self, account: Account, box: JSON) -> JSON:

@@ -1,12 +1,11 @@
 """Where a message's audio is: in the message document itself, or, for messages Kazoo's own migration
-moved, in the old account-database document a `kz_att_link` handler names (reference §8 step 5)."""
+moved, in the old account-database document a `kz_att_link` handler names (docs/kazoo-behaviour.md §8)."""
 from __future__ import annotations
 
-from ..storage import JSON
 from ..storage.dbnames import to_db
 from ..storage.store import Store
 from .accounts import Account
-from .message_bulk import fetch
+from .values import JSON
 
 
 def _object(value: object) -> JSON:
@@ -38,7 +37,7 @@ async def holders(store: Store, account: Account, messages: list[tuple[str, JSON
             continue
         linked.setdefault(link[0], {}).setdefault(link[1], []).append(doc["_id"])
     for db, targets in linked.items():
-        for row in await fetch(store, db, list(targets)):
+        for row in await store.many(db, list(targets)):
             holder = row.get("doc")
             if holder and holder.get("_attachments"):
                 for message_id in targets[row["key"]]:

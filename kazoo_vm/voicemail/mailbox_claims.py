@@ -32,30 +32,30 @@ class MailboxClaims:
         """True when `box_id` holds the mailbox now; False when another box holds it."""
         doc_id = claim_id(mailbox_key)
         for _ in range(ATTEMPTS):
-            current = await self.store.couch.get_or_none(account.db, doc_id)
+            current = await self.store.find(account.db, doc_id)
             if current is not None and current.get("box_id") == box_id:
                 return True
             if current is not None and not await self._abandoned(account, current, mailbox_key):
                 return False
             claim = {**(current or {}), "_id": doc_id, "pvt_type": TYPE, "mailbox": mailbox_key, "box_id": box_id,
                      "pvt_created": gregorian_now()}
-            if await self.store.couch.put_exclusive(account.db, claim):
+            if await self.store.put_exclusive(account.db, claim):
                 return True
         return False
 
     async def release(self, account: Account, mailbox_key: str, box_id: str) -> None:
         """Give the mailbox up, if `box_id` holds it."""
-        current = await self.store.couch.get_or_none(account.db, claim_id(mailbox_key))
+        current = await self.store.find(account.db, claim_id(mailbox_key))
         if current is None or current.get("box_id") != box_id:
             return
         try:
-            await self.store.couch.delete(account.db, current["_id"], current["_rev"])
+            await self.store.delete(account.db, current["_id"], current["_rev"])
         except (Conflict, NotFound):
             pass
 
     async def _abandoned(self, account: Account, claim: JSON, mailbox_key: str) -> bool:
         if gregorian_now() - int(claim.get("pvt_created") or 0) < SETTLE_SECONDS:
             return False
-        box = await self.store.couch.get_or_none(account.db, str(claim.get("box_id")))
+        box = await self.store.find(account.db, str(claim.get("box_id")))
         return (box is None or box.get("pvt_type") != "vmbox" or bool(box.get("pvt_deleted"))
                 or not isinstance(box.get("mailbox"), str) or self.key_of(box["mailbox"]) != mailbox_key)

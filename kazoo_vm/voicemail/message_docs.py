@@ -1,4 +1,4 @@
-"""Message documents exactly as Kazoo writes them (kzd_box_message:new/2, reference §2.2 and §6.9)."""
+"""Message documents exactly as Kazoo writes them (kzd_box_message:new/2, docs/kazoo-behaviour.md §2.2 and §6.9)."""
 from __future__ import annotations
 
 import secrets
@@ -9,9 +9,10 @@ from ..storage import JSON
 from ..storage.dbnames import (GREGORIAN_UNIX_OFFSET, encoded, gregorian_now, gregorian_to_datetime, modb,
                                 month_start, year_month)
 from .accounts import Account
-from .boxes import Actor, alphanum
+from .actor import Actor
 from .folders import NEW
 from .ids import modb_id, new_id
+from .values import alphanum, is_whole_number
 
 ANONYMOUS = "anonymous"
 TYPE = "mailbox_message"
@@ -43,7 +44,7 @@ def message_name(mailbox: str, gregorian: int, timezone: str | None) -> str:
 
 
 def with_realm(address: str, realm: str) -> str:
-    """`user@realm`: the account realm is appended only when there is no `@` already (design.md)."""
+    """`user@realm`: the account realm is appended only when there is no `@` already (docs/differences.md)."""
     return address if "@" in address else f"{address}@{realm}"
 
 
@@ -114,9 +115,16 @@ def metadata_of(doc: JSON) -> JSON:
     return metadata
 
 
-def audio_attachment(doc: JSON) -> tuple[str, JSON] | None:
-    """The message's one audio attachment: (name, stub), or None when it has none."""
-    attachments = doc.get("_attachments") or {}
-    for name, stub in attachments.items():
-        return name, stub
-    return None
+def is_message_of(doc: JSON, account: Account) -> bool:
+    """A message document of this account (another `pvt_type` or account is not found, never data)."""
+    return doc.get("pvt_type") == TYPE and doc.get("pvt_account_id", account.id) == account.id
+
+
+def in_box(doc: JSON, account: Account, box_id: str) -> bool:
+    """A message of this box of this account (soft-deleted or not, as a fetch sees it)."""
+    return is_message_of(doc, account) and doc.get("source_id") == box_id
+
+
+def nameable(timestamp: object) -> bool:
+    """A time a message id or a download can be named by: documents other programs wrote may hold anything."""
+    return is_whole_number(timestamp) and EARLIEST <= timestamp <= LATEST

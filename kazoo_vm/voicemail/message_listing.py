@@ -1,14 +1,12 @@
-"""Message listings across the monthly databases of a time window (crossbar_view:load_modb), and the
-per-box folder counts of `GET /vmboxes` (kvm_messages:count)."""
+"""Message listings across the monthly databases of a time window (crossbar_view:load_modb,
+docs/kazoo-behaviour.md §5.4), and the per-box folder counts of `GET /vmboxes` (kvm_messages:count)."""
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..storage import JSON
 from ..storage.dbnames import gregorian_now, modb, month_start, months_between, year_month
 from ..storage.design_docs import MODB
 from ..storage.store import Store
@@ -16,6 +14,8 @@ from . import filters, message_docs, paging, retention
 from .accounts import Account
 from .errors import Invalid
 from .folders import DELETED, NEW, SAVED
+from .inputs import EVERYTHING, ListingQuery
+from .values import JSON, is_whole_number
 
 MAX_RANGE = 31 * 86400 + 3600
 VALUE_FIELDS = {"timestamp", "from", "to", "caller_id_number", "caller_id_name", "call_id", "folder", "length",
@@ -35,18 +35,10 @@ class Window:
         return months[::-1] if self.descending else months
 
 
-def _positive_int(raw: str | None) -> int | None:
-    try:
-        value = int(raw) if raw is not None else None
-    except ValueError:
-        return None
-    return value if value and value > 0 else None
-
-
-def window(query: Mapping[str, str], retention_seconds: int, now: int | None = None) -> Window:
+def window(query: ListingQuery, retention_seconds: int, now: int | None = None) -> Window:
     """created_from/created_to (Gregorian seconds) with Kazoo's defaults and date_range errors."""
-    end = _positive_int(query.get("created_to")) or now or gregorian_now()
-    given_start = _positive_int(query.get("created_from"))
+    end = query.created_to or now or gregorian_now()
+    given_start = query.created_from
     max_range = MAX_RANGE if given_start else retention_seconds
     start = given_start or end - max_range
     if end < start:
@@ -58,13 +50,7 @@ def window(query: Mapping[str, str], retention_seconds: int, now: int | None = N
             "cause": end}}})
     # only the months that message ids can name (1970-9999) are looked at
     start, end = max(start, message_docs.EARLIEST), min(end, message_docs.LATEST)
-    return Window(start, end, descending=_descending(query))
-
-
-def _descending(query: Mapping[str, str]) -> bool:
-    """crossbar_view:direction/2: ascending only when asked for and `descending` is not true."""
-    ascending = query.get("ascending")
-    return not (ascending is not None and ascending != "false" and query.get("descending") != "true")
+    return Window(start, end, descending=query.descending)
 
 
 def _past_window(key: Any, low: list, span: Window) -> bool:
@@ -73,7 +59,7 @@ def _past_window(key: Any, low: list, span: Window) -> bool:
     [box, ts] for a box; account-wide [ts, box], or a window's own bounds [ts, {}] and [ts] (a first page's
     start key)."""
     timestamp = _timestamp_of(key, low[0]) if len(low) == 2 else _account_timestamp_of(key)
-    if not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool):
+    if not (is_whole_number(timestamp) or isinstance(timestamp, float)):
         raise _bad_start_key()
     return timestamp < span.start if span.descending else timestamp > span.end
 
@@ -110,13 +96,12 @@ class MessageListing:
         return [paging.Segment(f"{year:04d}{month:02d}", modb(account.id, year, month), MODB, "mailbox_messages",
                                view, params) for year, month in span.months()]
 
-    async def _page(self, account: Account, query: Mapping[str, str], view: str, low: list, high: list,
+    async def _page(self, account: Account, query: ListingQuery, view: str, low: list, high: list,
                     span: Window) -> paging.Page:
-        accept = filters.build(query, prefix="metadata.")
-        needs_docs = accept is not None and not filters.paths(query) <= VALUE_FIELDS
-        paginate = query.get("paginate", "true") != "false"
-        page_size = paging.page_size_of(query.get("page_size"), self.page_size, strict=True) if paginate else None
-        start = paging.Cursor.decode(query["start_key"]) if paginate and query.get("start_key") else None
+        accept = filters.build(query.filters, prefix="metadata.")
+        needs_docs = accept is not None and not filters.paths(query.filters) <= VALUE_FIELDS
+        page_size = (query.page_size or self.page_size) if query.paginate else None
+        start = paging.Cursor.decode(query.start_key) if query.paginate and query.start_key else None
         if start is not None and _past_window(start.key, low, span):
             return paging.Page([], start, None)
         segments = self._segments(account, view, span, low, high, needs_docs)
@@ -135,14 +120,14 @@ class MessageListing:
             return retention.enforce(value)
         return value
 
-    async def box(self, account: Account, box_id: str, query: Mapping[str, str]) -> tuple[paging.Page, list[JSON]]:
+    async def box(self, account: Account, box_id: str, query: ListingQuery) -> tuple[paging.Page, list[JSON]]:
         """GET /vmboxes/{box}/messages: newest first, filled across months."""
         span = window(query, retention.retention_seconds(self.retention_days))
         page = await self._page(account, query, "listing_by_mailbox", [box_id, span.start], [box_id, span.end], span)
         cutoff = retention.cutoff(self.retention_days)
         return page, [self._item(row["value"], cutoff) for row in page.rows]
 
-    async def account(self, account: Account, query: Mapping[str, str]) -> tuple[paging.Page, list[JSON]]:
+    async def account(self, account: Account, query: ListingQuery) -> tuple[paging.Page, list[JSON]]:
         """GET /vmboxes/messages: every box's messages, each item `{"<box id>": {...}}`."""
         span = window(query, retention.retention_seconds(self.retention_days))
         page = await self._page(account, query, "listing_by_timestamp", [span.start], [span.end, {}], span)
@@ -151,13 +136,13 @@ class MessageListing:
 
     async def box_rows(self, account: Account, box_id: str) -> list[JSON]:
         """Every listed (not soft-deleted) message of the box in the retention window, as view rows."""
-        page, _ = await self.box(account, box_id, {"paginate": "false"})
+        page, _ = await self.box(account, box_id, EVERYTHING)
         return page.rows
 
     async def folder_counts(self, account: Account) -> dict[str, dict[str, int]]:
         """Per box, the number of new, saved and deleted (not soft-deleted) messages in the retention window:
         one grouped query per month, whatever the number of boxes or messages."""
-        span = window({}, retention.retention_seconds(self.retention_days))
+        span = window(EVERYTHING, retention.retention_seconds(self.retention_days))
         results = await asyncio.gather(*(self._month_counts(account, year, month, span.start)
                                          for year, month in span.months()))
         counts: defaultdict[str, dict[str, int]] = defaultdict(lambda: {NEW: 0, SAVED: 0, DELETED: 0})

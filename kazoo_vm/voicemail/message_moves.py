@@ -1,4 +1,5 @@
-"""Moving and copying messages between boxes (kvm_message:move_to_vmbox/copy_to_vmboxes, reference §7).
+"""Moving and copying messages between boxes (kvm_message:move_to_vmbox/copy_to_vmboxes,
+docs/kazoo-behaviour.md §7).
 
 The new message gets a new id in the current month, folder `new`, `to` = the target mailbox and the old
 box in `history`; its audio is copied with it. A move first marks the original with where it is going
@@ -10,15 +11,14 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from ..storage import JSON
-from ..storage import attachments
 from ..storage.dbnames import encoded, gregorian_now, modb, year_month
 from ..storage.design_docs import MODB
 from ..storage.store import Store
-from . import folders, linked_audio, message_bulk, message_docs
+from . import bulk_writes, folders, linked_audio, message_docs
 from .accounts import Account
-from .boxes import alphanum
 from .ids import modb_id, new_id
+from .lifecycle import Kind, MessageLifecycle
+from .values import JSON, alphanum
 
 MARK = "pvt_moved_to"
 STALE_MARK_SECONDS = 120
@@ -28,8 +28,10 @@ INLINE_BATCH_COUNT = 1000
 
 @dataclass
 class Transfer:
-    """A message to write as `target`; its audio is in `audio` (the source itself, or the document a
-    kz_att_link names, or a legacy media document), in database `audio_db`."""
+    """A message to write as `target`, made from `source`: the original message of a move or copy, or for the
+    3.x migration a stand-in `{"_id": <legacy media id>}` (results and failures are reported by that id).
+    Its audio is in `audio` (the source itself, the document a kz_att_link names, or the 3.x media document),
+    in database `audio_db`."""
     source: JSON
     source_db: str
     target: JSON
@@ -65,24 +67,25 @@ def new_message_id(now: int) -> str:
 
 
 class Mover:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, lifecycle: MessageLifecycle):
         self.store = store
+        self.lifecycle = lifecycle
 
     async def copy(self, account: Account, box_id: str, ids: list[str], targets: list[JSON],
-                   cutoff: int) -> message_bulk.BulkResult:
-        result = message_bulk.BulkResult()
+                   cutoff: int) -> bulk_writes.BulkResult:
+        result = bulk_writes.BulkResult()
         now = gregorian_now()
         sources = await self._sources(account, box_id, ids, cutoff, result)
         holders = await linked_audio.holders(self.store, account, sources)
         transfers = [self._transfer(account, db, source, target, new_message_id(now), now, holders)
                      for db, source in sources for target in targets]
-        for transfer in await self.write(transfers, result, existing_ok=False):
+        for transfer in await self.write(account, transfers, result, existing_ok=False):
             result.succeeded.append(transfer.target["_id"])
         return result
 
     async def move(self, account: Account, box_id: str, ids: list[str], target: JSON,
-                   cutoff: int) -> message_bulk.BulkResult:
-        result = message_bulk.BulkResult()
+                   cutoff: int) -> bulk_writes.BulkResult:
+        result = bulk_writes.BulkResult()
         now = gregorian_now()
         sources = await self._sources(account, box_id, ids, cutoff, result)
         sources = await self._settle_abandoned(account, sources, target["_id"], now, result)
@@ -90,8 +93,8 @@ class Mover:
         holders = await linked_audio.holders(self.store, account, marked)
         transfers = [self._transfer(account, db, source, target, source[MARK]["id"], now, holders)
                      for db, source in marked]
-        written = await self.write(transfers, result, existing_ok=True)
-        await self._delete_sources([(transfer.source_db, transfer.source) for transfer in written])
+        written = await self.write(account, transfers, result, existing_ok=True)
+        await self._delete_sources(account, [(transfer.source_db, transfer.source) for transfer in written])
         result.succeeded += [transfer.target["_id"] for transfer in written]
         return result
 
@@ -102,14 +105,14 @@ class Mover:
                         message_docs.db_of(account, target_id), audio_db, audio)
 
     async def _sources(self, account: Account, box_id: str, ids: list[str], cutoff: int,
-                       result: message_bulk.BulkResult) -> list[tuple[str, JSON]]:
+                       result: bulk_writes.BulkResult) -> list[tuple[str, JSON]]:
         """(database, document) of every listed message of the box that may be changed."""
-        grouped, result.failed = message_bulk.by_database(account, ids)
+        grouped, result.failed = bulk_writes.by_database(account, ids)
         found = []
         for db, db_ids in grouped.items():
-            for row in await message_bulk.fetch(self.store, db, db_ids):
+            for row in await self.store.many(db, db_ids):
                 doc = row.get("doc")
-                reason = message_bulk.NOT_FOUND if doc is None else message_bulk.refusal(doc, account, box_id, cutoff)
+                reason = bulk_writes.NOT_FOUND if doc is None else bulk_writes.refusal(doc, account, box_id, cutoff)
                 if reason is None:
                     found.append((db, doc))
                 else:
@@ -117,7 +120,7 @@ class Mover:
         return found
 
     async def _mark(self, sources: list[tuple[str, JSON]], target_box_id: str, now: int,
-                    result: message_bulk.BulkResult) -> list[tuple[str, JSON]]:
+                    result: bulk_writes.BulkResult) -> list[tuple[str, JSON]]:
         """Record on each original where it is going. An interrupted move to the same box is finished
         under the id it chose; a message another move is busy with is reported as a conflict."""
         ready: list[tuple[str, JSON]] = []
@@ -127,12 +130,12 @@ class Mover:
             if isinstance(mark, dict) and mark.get("box") == target_box_id and mark.get("id"):
                 ready.append((db, source))
             elif isinstance(mark, dict) and not _stale(mark, now):
-                result.failed[source["_id"]] = message_bulk.CONFLICT
+                result.failed[source["_id"]] = bulk_writes.CONFLICT
             else:
                 source[MARK] = {"id": new_message_id(now), "box": target_box_id, "at": now}
                 to_mark.setdefault(db, []).append(source)
         for db, docs in to_mark.items():
-            for doc, outcome in zip(docs, await self.store.couch.bulk_docs(db, docs)):
+            for doc, outcome in zip(docs, await self.store.write_many(db, docs)):
                 if "error" in outcome:
                     result.failed[doc["_id"]] = outcome["error"]
                 else:
@@ -141,37 +144,44 @@ class Mover:
         return ready
 
     async def _settle_abandoned(self, account: Account, sources: list[tuple[str, JSON]], target_box_id: str,
-                                now: int, result: message_bulk.BulkResult) -> list[tuple[str, JSON]]:
+                                now: int, result: bulk_writes.BulkResult) -> list[tuple[str, JSON]]:
         """A stale mark to another box is a move that stopped. If it had stored its copy, the message is
         where that move took it: that move is finished (the original removed) and this one is a conflict,
         so the message never exists twice. Returns the other sources."""
         abandoned = {source[MARK]["id"]: (db, source) for db, source in sources
                      if _marked_elsewhere(source, target_box_id) and _stale(source[MARK], now)}
-        grouped, _ = message_bulk.by_database(account, abandoned)
+        grouped, _ = bulk_writes.by_database(account, abandoned)
         finished: list[tuple[str, JSON]] = []
         for db, copy_ids in grouped.items():
-            for row in await message_bulk.fetch(self.store, db, copy_ids):
+            for row in await self.store.many(db, copy_ids):
                 if _holds_copy(row, abandoned[row["key"]][1]):
                     finished.append(abandoned[row["key"]])
-        await self._delete_sources(finished)
+        await self._delete_sources(account, finished)
         for _, source in finished:
-            result.failed[source["_id"]] = message_bulk.CONFLICT
+            result.failed[source["_id"]] = bulk_writes.CONFLICT
         return [(db, source) for db, source in sources if source["_id"] not in result.failed]
 
-    async def _delete_sources(self, sources: list[tuple[str, JSON]]) -> None:
+    async def _delete_sources(self, account: Account, sources: list[tuple[str, JSON]]) -> None:
         """Remove the originals of stored copies, at the revision this move holds (one `_bulk_docs` per
         database); one whose revision changed since is read again and deleted."""
         by_db: dict[str, list[JSON]] = {}
         for db, source in sources:
             by_db.setdefault(db, []).append(source)
         for db, docs in by_db.items():
-            outcomes = await self.store.couch.bulk_docs(db, [_tombstone(doc) for doc in docs])
-            changed = [doc["_id"] for doc, outcome in zip(docs, outcomes) if outcome.get("error") == "conflict"]
+            outcomes = await self.store.write_many(db, [_tombstone(doc) for doc in docs])
+            changed = []
+            for doc, outcome in zip(docs, outcomes):
+                if outcome.get("error") == "conflict":
+                    changed.append(doc["_id"])
+                elif "error" not in outcome:
+                    await self.lifecycle.written(account, doc["_id"], doc, None, Kind.DELETED)
             if changed:
-                await message_bulk.update(self.store, db, changed, _delete)
+                result = await bulk_writes.update(self.store, db, changed, _delete, keep_old=self.lifecycle.listening)
+                for old, tombstone in result.written:
+                    await self.lifecycle.written(account, tombstone["_id"], old, None, Kind.DELETED)
 
-    async def write(self, transfers: list[Transfer], result: message_bulk.BulkResult, *,
-                     existing_ok: bool) -> list[Transfer]:
+    async def write(self, account: Account, transfers: list[Transfer], result: bulk_writes.BulkResult, *,
+                    existing_ok: bool) -> list[Transfer]:
         """Store the new documents with their audio: small recordings inline, in batches with `_bulk_docs`
         (atomic per document); large ones streamed one by one. A batch's audio is read with one `_all_docs`
         per source database, whatever the monthly databases it goes to. Returns the transfers that are stored."""
@@ -184,15 +194,19 @@ class Mover:
                 await self._inline_audio(batch)
                 outcomes = []
                 for group in _by_target_db(batch):
-                    outcomes += await self.store.bulk_creating_db(group[0].target_db, MODB,
-                                                                  [transfer.target for transfer in group])
+                    outcomes += await self.store.write_many_creating_db(group[0].target_db, MODB,
+                                                                        [transfer.target for transfer in group])
             for transfer, outcome in zip(batch, outcomes):
                 transfer.target.pop("_attachments", None)
                 error = outcome.get("error")
                 if error is None or (error == "conflict" and existing_ok):
+                    if outcome.get("rev"):
+                        transfer.target["_rev"] = outcome["rev"]
                     written.append(transfer)
                 else:
                     result.failed[transfer.source["_id"]] = error
+        for transfer in written:
+            await self.lifecycle.written(account, transfer.target["_id"], None, transfer.target, Kind.CREATED)
         return written
 
     async def _inline_audio(self, batch: list[Transfer]) -> None:
@@ -202,7 +216,7 @@ class Mover:
             if transfer.audio_db is not None and transfer.audio_stubs:
                 by_db.setdefault(transfer.audio_db, []).append(transfer)
         for db, group in by_db.items():
-            rows = await self.store.couch.all_docs(db, [t.audio["_id"] for t in group], attachments=True)
+            rows = await self.store.many(db, [t.audio["_id"] for t in group], with_attachments=True)
             for transfer, row in zip(group, rows):
                 stored = (row.get("doc") or {}).get("_attachments") or {}
                 transfer.target["_attachments"] = {
@@ -213,9 +227,9 @@ class Mover:
         """A large recording: the document first, then its audio streamed from the original. A copy left
         without audio by an interrupted move gets its audio now."""
         target_id = transfer.target["_id"]
-        outcome = (await self.store.bulk_creating_db(transfer.target_db, MODB, [transfer.target]))[0]
+        outcome = (await self.store.write_many_creating_db(transfer.target_db, MODB, [transfer.target]))[0]
         if outcome.get("error") == "conflict" and existing_ok:
-            stored = await self.store.couch.get(transfer.target_db, target_id)
+            stored = await self.store.get(transfer.target_db, target_id)
             rev, present = stored["_rev"], set(stored.get("_attachments") or {})
         elif "error" in outcome:
             return outcome["error"]
@@ -225,15 +239,15 @@ class Mover:
             if name in present:
                 continue
             length = int(stub.get("length") or 0)
-            chunks = attachments.read_range(self.store.couch, transfer.audio_db, transfer.audio["_id"], name, 0,
+            chunks = self.store.read_attachment(transfer.audio_db, transfer.audio["_id"], name, 0,
                                             length - 1)
             try:
-                rev = await self.store.couch.put_attachment(transfer.target_db, target_id, rev, name,
-                                                            stub.get("content_type", "application/octet-stream"),
-                                                            chunks, length=length)
+                rev = await self.store.put_attachment(transfer.target_db, target_id, rev, name,
+                                                      stub.get("content_type", "application/octet-stream"),
+                                                      chunks, length)
             except BaseException:
                 if not existing_ok:
-                    await self.store.couch.delete(transfer.target_db, target_id, rev)
+                    await self.store.delete(transfer.target_db, target_id, rev)
                 raise
         return None
 

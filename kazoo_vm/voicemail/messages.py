@@ -1,232 +1,155 @@
-"""Single voicemail messages: create, fetch, folder change, delete, and their audio (kvm_message.erl)."""
+"""Many voicemail messages: listings, bulk folder changes and deletes, moves and copies by id, and the
+recordings of a ZIP download (kvm_messages.erl, docs/kazoo-behaviour.md §6.7-§6.8, §6.13-§6.14, §6.17).
+Every box named is checked before anything changes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-from ..storage import JSON, Conflict, NotFound
-from ..storage import attachments
-from ..storage.dbnames import gregorian_now
-from ..storage.design_docs import MODB
+from ..storage.design_docs import ACCOUNT
 from ..storage.store import Store
-from . import folders, linked_audio, message_docs, retention
+from . import bulk_writes, folders, linked_audio, message_docs, retention
 from .accounts import Account
-from .audio import AudioFile, attachment_name, identify
-from .boxes import Actor
-from .errors import BadIdentifier, field_error
-from .ids import is_legacy_message_id, message_month
+from .boxes import Boxes
+from .errors import NotFoundError
+from .inputs import ListingQuery, MessageChange
 from .legacy_migration import LegacyMigration
-from .validation import validate
-
-SCHEMA = "vm_message_metadata"
-SAVE_RETRIES = 5
-NO_AUDIO = "voicemail message does not have any audio file"
-
-
-@dataclass
-class Audio:
-    """A stored recording ready to be streamed: what it is, how long, and what to call it."""
-    db: str
-    doc_id: str
-    name: str
-    content_type: str
-    length: int
-    filename: str
-
-    def read(self, store: Store, start: int, end: int) -> AsyncIterator[bytes]:
-        return attachments.read_range(store.couch, self.db, self.doc_id, self.name, start, end)
+from .lifecycle import Kind, MessageLifecycle
+from .message import Audio, audio_of
+from .message_listing import MessageListing
+from .message_moves import Mover
+from .paging import Page
+from .values import JSON
 
 
 class Messages:
-    def __init__(self, store: Store, legacy: LegacyMigration, retention_days: int):
+    def __init__(self, store: Store, boxes: Boxes, legacy: LegacyMigration, mover: Mover,
+                 lifecycle: MessageLifecycle, *, page_size: int, retention_days: int):
         self.store = store
+        self.boxes = boxes
         self.legacy = legacy
+        self.mover = mover
+        self.lifecycle = lifecycle
         self.retention_days = retention_days
+        self.listing = MessageListing(store, page_size, retention_days)
 
     def cutoff(self) -> int:
         return retention.cutoff(self.retention_days)
 
-    async def load(self, account: Account, box_id: str, message_id: str, *,
-                   reading: bool = False) -> tuple[JSON, JSON]:
-        """(box, message document): both must exist and the message must belong to the box.
-        A legacy (3.x) id finds the message it was migrated to, once the box is migrated."""
-        if message_month(message_id) is None and is_legacy_message_id(message_id):
-            box = await self.legacy.box_for_messages(account, box_id)
-            doc = await self._load_doc(account, (await self.legacy.resolve(account, [message_id]))[message_id])
-        else:
-            boxes = self.legacy.boxes
-            box, doc = await asyncio.gather((boxes.load_recent if reading else boxes.load)(account, box_id),
-                                            self._load_doc(account, message_id), return_exceptions=True)
-            if isinstance(box, BaseException):
-                raise box
-            migrated = await self.legacy.migrated(account, box)
-            if migrated is not box and isinstance(doc, BadIdentifier):
-                doc = await self._load_doc(account, message_id)  # the id may be one the migration just wrote
-            box = migrated
-            if isinstance(doc, BaseException):
-                raise doc
-        if doc.get("source_id", box_id) != box_id:
-            raise BadIdentifier(message_id)
-        return box, doc
+    # listings
+    async def list_box(self, account: Account, box_id: str, query: ListingQuery) -> tuple[Page, list[JSON]]:
+        """GET /vmboxes/{box}/messages: the box is read while the listing runs (a read of the last seconds
+        is reused, as for message reads: Boxes.load_recent); a box that still has legacy messages is
+        migrated, then listed again."""
+        box, listed = await asyncio.gather(self.boxes.load_recent(account, box_id),
+                                           self.listing.box(account, box_id, query), return_exceptions=True)
+        if isinstance(box, BaseException):
+            raise box
+        if await self.legacy.migrated(account, box) is not box:
+            return await self.listing.box(account, box_id, query)
+        if isinstance(listed, BaseException):
+            raise listed
+        return listed
 
-    async def _load_doc(self, account: Account, message_id: str) -> JSON:
-        if message_month(message_id) is None:
-            raise BadIdentifier(message_id)
-        try:
-            doc = await self.store.couch.get(message_docs.db_of(account, message_id), message_id)
-        except NotFound:
-            raise BadIdentifier(message_id) from None
-        if doc.get("pvt_type") != message_docs.TYPE or doc.get("pvt_account_id", account.id) != account.id:
-            raise BadIdentifier(message_id)
-        return doc
+    async def list_account(self, account: Account, query: ListingQuery) -> tuple[Page, list[JSON]]:
+        """GET /vmboxes/messages: every box that still has legacy messages is migrated first."""
+        rows = await self.store.rows(account.db, ACCOUNT, "kazoo_vm", "boxes_with_legacy_messages")
+        for row in rows:
+            await self.legacy.box_for_messages(account, row["id"])
+        return await self.listing.account(account, query)
 
-    def present(self, doc: JSON) -> JSON:
-        """The metadata a client sees: with retention enforced on messages older than the window."""
-        metadata = message_docs.metadata_of(doc)
-        if retention.is_prior(retention.message_time(doc), self.cutoff()):
-            return retention.enforce(metadata)
-        return metadata
+    async def folder_counts(self, account: Account) -> dict[str, dict[str, int]]:
+        """Per box, its new, saved and deleted messages in the retention window."""
+        return await self.listing.folder_counts(account)
 
-    async def fetch(self, account: Account, box_id: str, message_id: str) -> JSON:
-        box, doc = await self.load(account, box_id, message_id, reading=True)
-        doc = await self._ensure_folder(account, doc)
-        return self.present(doc)
-
-    async def _ensure_folder(self, account: Account, doc: JSON) -> JSON:
-        """A message without a folder is given `new` when fetched, and that is saved (design.md)."""
-        if (doc.get("metadata") or {}).get("folder"):
-            return doc
-        folders.apply(doc, folders.NEW)
-        try:
-            await self.store.couch.put(message_docs.db_of(account, doc["_id"]), doc)
-        except Conflict:
-            return await self._load_doc(account, doc["_id"])
-        return doc
-
-    async def create(self, account: Account, box_id: str, fields: JSON, actor: Actor,
-                     audio: AudioFile | None = None) -> JSON:
-        """Store a new message (and its audio); the answer is its metadata."""
-        box = await self.legacy.box_for_messages(account, box_id)
-        fields = validate(SCHEMA, fields)
-        _check_timestamp(fields)
-        if audio is not None:
-            duration = (await identify(audio)).duration_ms
-            if "length" not in fields and duration is not None:
-                fields["length"] = duration
-        doc = message_docs.new_message(fields, box, account, actor)
-        db = message_docs.db_of(account, doc["_id"])
-        await self.store.put_creating_db(db, MODB, doc)
-        if audio is not None:
-            try:
-                doc["_rev"] = await self._put_audio(db, doc, audio)
-            except BaseException:
-                await self._forget(db, doc)
-                raise
-        return self.present(doc)
-
-    async def _forget(self, db: str, doc: JSON) -> None:
-        """Remove a message whose audio could not be stored, so no message is left half made."""
-        try:
-            await self.store.couch.delete(db, doc["_id"], doc["_rev"])
-        except (NotFound, Conflict):
-            pass
-
-    async def _put_audio(self, db: str, doc: JSON, audio: AudioFile) -> str:
-        name = attachment_name(audio.content_type, audio.filename, gregorian_now())
-        return await attachments.put_file(self.store.couch, db, doc["_id"], doc["_rev"], name,
-                                          audio.content_type, audio.path, audio.size)
-
-    async def upload(self, account: Account, box_id: str, message_id: str, audio: AudioFile) -> JSON:
-        """PUT .../raw: the message's audio becomes the uploaded file, and its length the file's.
-        The new audio is stored before the old is dropped, so a failure never leaves the message silent."""
-        box, doc = await self.load(account, box_id, message_id)
-        self._check_changeable(doc)
-        duration = (await identify(audio)).duration_ms
-        db = message_docs.db_of(account, doc["_id"])
-        await self._put_audio(db, doc, audio)
-        for _ in range(SAVE_RETRIES):
-            stored = await self.store.couch.get(db, doc["_id"])
-            newest = max(stored["_attachments"].items(), key=lambda item: item[1].get("revpos", 0))[0]
-            stored["_attachments"] = {newest: stored["_attachments"][newest]}
-            if duration is not None:
-                stored.setdefault("metadata", {})["length"] = duration
-            stored["pvt_modified"] = gregorian_now()
-            try:
-                await self.store.couch.put(db, stored)
-            except Conflict:
-                continue
-            return self.present(stored)
-        raise Conflict("the message kept changing")
-
-    def _check_changeable(self, doc: JSON) -> None:
+    # changes
+    async def change(self, account: Account, box_id: str, ids: list[str], change: MessageChange) -> JSON:
+        """POST /vmboxes/{box}/messages: folder change, move (one target box) or copy (several)."""
+        box = await self.boxes.load(account, box_id)
+        boxes = [] if change.targets is None else await self.boxes.load_all(account, change.targets)
+        ids = await self._current_ids(account, box, ids)
         cutoff = self.cutoff()
-        if retention.is_prior(retention.message_time(doc), cutoff):
-            raise retention.prior_error(doc["_id"], cutoff)
+        if change.targets is None:
+            result = await self._change_folder(account, box_id, ids, folders.chosen(change.folder), soft_delete=False)
+        elif isinstance(change.targets, tuple):
+            result = await self.mover.copy(account, box_id, ids, boxes, cutoff)
+        else:
+            result = await self.mover.move(account, box_id, ids, boxes[0], cutoff)
+        return result.as_data()
 
-    async def change_folder(self, account: Account, box_id: str, message_id: str, folder: str, *,
-                            soft_delete: bool = False) -> JSON:
-        """Move a message to a folder; with soft_delete, `deleted` also hides it (DELETE of a message).
-        A soft-deleted message keeps its folder `deleted` (a folder change is 404, as in bulk and moves):
-        otherwise it would be hidden from every listing while saying `new` or `saved`."""
-        for _ in range(SAVE_RETRIES):
-            box, doc = await self.load(account, box_id, message_id)
-            if doc.get("pvt_deleted") and not soft_delete:
-                raise BadIdentifier(message_id)
-            self._check_changeable(doc)
-            folders.apply(doc, folder, soft_delete=soft_delete)
-            doc["pvt_modified"] = gregorian_now()
-            try:
-                await self.store.couch.put(message_docs.db_of(account, doc["_id"]), doc)
-            except Conflict:
-                continue
-            return self.present(doc)
-        raise Conflict("the message kept changing")
+    async def delete(self, account: Account, box_id: str, ids: list[str] | None, folder: Any = None) -> JSON:
+        """DELETE /vmboxes/{box}/messages: the listed ids, else a folder's messages, else all the box's."""
+        only = folders.only(folder) if ids is None else None
+        found = await self._current_ids(account, await self.boxes.load(account, box_id), ids)
+        if found is None:
+            rows = await self.listing.box_rows(account, box_id)
+            found = [row["id"] for row in rows if only is None or row["value"].get("folder") == only]
+        return (await self._change_folder(account, box_id, found, folders.DELETED, soft_delete=True)).as_data()
 
-    async def audio(self, account: Account, box_id: str, message_id: str) -> Audio:
-        box, doc = await self.load(account, box_id, message_id, reading=True)
-        doc = await self._ensure_folder(account, doc)
-        db = message_docs.db_of(account, doc["_id"])
-        holder = (await linked_audio.holders(self.store, account, [(db, doc)])).get(doc["_id"])
-        if holder is None:
-            raise BadIdentifier(message_id, cause=NO_AUDIO)
-        return audio_of(doc, box, account, *holder)
+    async def delete_all(self, account: Account, box_id: str) -> None:
+        """Every listed message of the box, soft-deleted (the box is being deleted)."""
+        await self.delete(account, box_id, None)
+
+    async def _current_ids(self, account: Account, box: JSON, ids: list[str] | None) -> list[str] | None:
+        """Migrate the box's legacy messages first; legacy ids become the ids they were migrated to."""
+        await self.legacy.migrated(account, box)
+        if ids is None:
+            return None
+        return list(dict.fromkeys((await self.legacy.resolve(account, ids)).values()))
+
+    async def _change_folder(self, account: Account, box_id: str, ids: list[str], folder: str, *,
+                             soft_delete: bool) -> bulk_writes.BulkResult:
+        grouped, failed = bulk_writes.by_database(account, ids)
+        cutoff = self.cutoff()
+
+        def change(doc: JSON) -> str | None:
+            reason = bulk_writes.refusal(doc, account, box_id, cutoff)
+            if reason is None:
+                folders.apply(doc, folder, soft_delete=soft_delete)
+            return reason
+
+        result = await bulk_writes.update_all(self.store, grouped, change, keep_old=self.lifecycle.listening)
+        result.failed.update(failed)
+        kind = Kind.DELETED if soft_delete else Kind.CHANGED
+        for old, new in result.written:
+            await self.lifecycle.written(account, new["_id"], old, new, kind)
+        return result
+
+    # audio
+    async def recordings(self, account: Account, box_id: str, ids: list[str]) -> list[Audio]:
+        """The audio of every listed message, named as the raw download names it (made unique);
+        404 when any of them is not a message of the box with audio."""
+        box = await self.boxes.load(account, box_id)
+        ids = await self._current_ids(account, box, ids)
+        grouped, failed = bulk_writes.by_database(account, ids)
+        if failed:
+            raise NotFoundError(f"message {next(iter(failed))} not found")
+        docs: list[tuple[str, JSON]] = []
+        for db, db_ids in grouped.items():
+            for row in await self.store.many(db, db_ids):
+                doc = row.get("doc")
+                if doc is None or not message_docs.in_box(doc, account, box_id):
+                    raise NotFoundError(f"message {row['key']} not found")
+                docs.append((db, doc))
+        holders = await linked_audio.holders(self.store, account, docs)
+        found: dict[str, Audio] = {}
+        for db, doc in docs:
+            if doc["_id"] not in holders:
+                raise NotFoundError(f"message {doc['_id']} has no audio")
+            found[doc["_id"]] = audio_of(self.store, doc, box, account, *holders[doc["_id"]])
+        return unique_names([found[message_id] for message_id in ids])
 
 
-def audio_of(doc: JSON, box: JSON, account: Account, db: str, holder: JSON) -> Audio:
-    """The stream of a message's audio, kept in `holder` (the message itself or the document it links to)."""
-    name, stub = next(iter(holder["_attachments"].items()))
-    return Audio(db, holder["_id"], name, stub.get("content_type") or "application/octet-stream",
-                 int(stub.get("length") or 0), download_name(doc, box, account, name))
+def unique_names(recordings: list[Audio]) -> list[Audio]:
+    """Entries with the same name get `_1`, `_2`... before their extension."""
+    used: set[str] = set()
+    for audio in recordings:
+        stem, dot, extension = audio.filename.rpartition(".")
+        name, count = audio.filename, 0
+        while name in used:
+            count += 1
+            name = f"{stem}_{count}.{extension}" if dot else f"{audio.filename}_{count}"
+        used.add(name)
+        audio.filename = name
+    return recordings
 
-
-def _check_timestamp(fields: JSON) -> None:
-    """A message's month must be one its id can name, or it could never be found again."""
-    timestamp = fields.get("timestamp")
-    if timestamp is None:
-        return
-    if timestamp < message_docs.EARLIEST:
-        raise field_error("timestamp", "minimum", f"Value must be at least {message_docs.EARLIEST}",
-                          target=message_docs.EARLIEST, value=timestamp)
-    if timestamp > message_docs.LATEST:
-        raise field_error("timestamp", "maximum", f"Value must be at most {message_docs.LATEST}",
-                          target=message_docs.LATEST, value=timestamp)
-
-
-def _nameable(timestamp: Any) -> bool:
-    """A time a download can be named by: documents other programs wrote may hold anything."""
-    return (isinstance(timestamp, int) and not isinstance(timestamp, bool)
-            and message_docs.EARLIEST <= timestamp <= message_docs.LATEST)
-
-
-def download_name(doc: JSON, box: JSON, account: Account, attachment: str) -> str:
-    """`<caller id>_<YYYY-MM-DD>_<HH:MM:SS>.<ext>` in the box's timezone (cb_vmboxes)."""
-    metadata: dict[str, Any] = doc.get("metadata") or {}
-    caller = str(metadata.get("caller_id_number") or "unknown")
-    timestamp = next((value for value in (metadata.get("timestamp"), retention.message_time(doc))
-                      if _nameable(value)), gregorian_now())
-    moment, _ = message_docs.local_time(timestamp, message_docs.box_timezone(box, account))
-    extension = "." + attachment.rsplit(".", 1)[1] if "." in attachment else ""
-    safe_caller = "".join(c if c.isalnum() or c in "+-_.@" else "_" for c in caller)
-    return f"{safe_caller}_{moment:%Y-%m-%d}_{moment:%H:%M:%S}{extension}"

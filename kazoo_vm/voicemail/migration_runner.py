@@ -6,10 +6,9 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..storage.dbnames import ACCOUNTS_DB, is_account_id
 from ..storage.design_docs import ACCOUNT
 from .accounts import Account
-from .boxes import Actor
+from .actor import Actor
 from .errors import BadIdentifier
 from .legacy_migration import Stats
 from .service import Voicemail
@@ -31,11 +30,6 @@ class Run:
     def as_json(self) -> dict:
         return {"accounts": {account_id: stats.summary() for account_id, stats in self.accounts.items()},
                 "total": self.total.summary()}
-
-
-async def all_account_ids(voicemail: Voicemail) -> list[str]:
-    result = await voicemail.couch.request("GET", ACCOUNTS_DB + "/_all_docs")
-    return [row["id"] for row in result["rows"] if is_account_id(row["id"])]
 
 
 async def legacy_boxes(voicemail: Voicemail, account: Account, box_id: str | None) -> list[tuple[str, int]]:

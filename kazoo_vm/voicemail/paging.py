@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..storage import JSON
 from ..storage.store import Store
-from .errors import FaultyRequest, Invalid
+from .errors import Invalid
+from .values import JSON
 
-CHUNK = 200
+SCAN_ROWS = 200  # rows asked for at a time when a filter may drop some
 # Apache CouchDB refuses a view `limit` above 268435456; a page is never larger than this, and a larger
 # page_size is served as pages of this size with next_start_key, as any client that pages expects.
 MAX_PAGE_SIZE = 1000
@@ -92,24 +92,6 @@ class Page:
     next: Cursor | None
 
 
-def page_size_of(raw: str | None, default: int, *, strict: bool) -> int:
-    """Kazoo's rules: account listings fall back to the default, message listings refuse bad sizes.
-    A size above MAX_PAGE_SIZE is usable, and is served MAX_PAGE_SIZE at a time."""
-    if raw is None:
-        return default
-    try:
-        size = int(raw)
-    except ValueError:
-        if strict:
-            raise FaultyRequest("invalid page size") from None
-        return default
-    if size < 1:
-        if strict:
-            raise FaultyRequest("page size must be at least 1")
-        return default
-    return min(size, MAX_PAGE_SIZE)
-
-
 async def collect(store: Store, segments: list[Segment], accept: Callable[[JSON], bool] | None,
                   page_size: int | None, start: Cursor | None) -> Page:
     """Rows from the segments in order, kept when `accept` says so, up to page_size (None = all).
@@ -127,7 +109,7 @@ async def collect(store: Store, segments: list[Segment], accept: Callable[[JSON]
         else:
             position = None
         wanted = want and want - len(rows)
-        chunk = wanted if accept is None else wanted and max(wanted, CHUNK)
+        chunk = wanted if accept is None else wanted and max(wanted, SCAN_ROWS)
         async for row, cursor in _scan(store, segment, position, chunk):
             if accept is None or accept(row):
                 rows.append(row)

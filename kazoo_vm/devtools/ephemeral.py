@@ -11,15 +11,14 @@ from dataclasses import asdict, dataclass, replace
 
 from aiohttp import web
 
-from .config import Settings
-from .http.app import make_app
-from .http.tokens import issue
+from ..config import Settings
+from ..http.app import make_app
+from ..http.tokens import issue
+from ..storage import JSON, StorageError
+from ..voicemail.service import Voicemail
+from . import cleanup, fixtures
+from .fixtures import Fixtures
 from .local_couch import LocalCouch
-from .storage import JSON, StorageError
-from .storage.dbnames import ACCOUNTS_DB, account_db
-from .voicemail import fixtures_loader
-from .voicemail.fixtures_loader import Fixtures
-from .voicemail.service import Voicemail
 
 log = logging.getLogger("kazoo_vm.ephemeral")
 
@@ -97,10 +96,10 @@ class Ephemeral:
         if account_id in self.accounts:
             self.accounts.remove(account_id)
 
-    async def load_fixtures(self, fixtures: Fixtures, account_id: str) -> JSON:
-        """Load read fixtures into an account; the ids made, by file name (see fixtures_loader)."""
+    async def load_fixtures(self, found: Fixtures, account_id: str) -> JSON:
+        """Load read fixtures into an account; the ids made, by file name (see devtools/fixtures.py)."""
         account = await self.voicemail.accounts.get(account_id)
-        return (await fixtures_loader.load(self.voicemail, fixtures, account)).as_json()
+        return (await fixtures.load(self.voicemail, found, account)).as_json()
 
     async def stop(self) -> None:
         """Delete the accounts made here (they outlive nothing, even on a shared CouchDB), then stop serving."""
@@ -116,18 +115,7 @@ class Ephemeral:
             await self.voicemail.close()
 
 
+
 async def delete_account(voicemail: Voicemail, account_id: str) -> None:
-    """Remove an account: its database, the monthly databases `voicemail` created for it, its entry in
-    `accounts`. Databases are never discovered through `_all_dbs` (design.md), so monthly databases that
-    another process created are not seen here."""
-    couch = voicemail.store.couch
-    db = account_db(account_id)
-    for name in sorted(voicemail.store.created_dbs):
-        if name.startswith(db + "-"):
-            await couch.db_delete(name)
-            voicemail.store.created_dbs.discard(name)
-    await couch.db_delete(db)
-    voicemail.store.created_dbs.discard(db)
-    doc = await couch.get_or_none(ACCOUNTS_DB, account_id)
-    if doc is not None:
-        await couch.delete(ACCOUNTS_DB, account_id, doc["_rev"])
+    """Remove an account with every database stored for it, and its entry in `accounts`."""
+    await cleanup.delete_account(voicemail.store.client, account_id)

@@ -23,14 +23,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..storage import JSON, Conflict, attachments
-from ..storage.dbnames import ACCOUNTS_DB, encoded, gregorian_now
-from .accounts import Account
-from .audio import AudioFile, probe
-from .boxes import Actor
-from .errors import VoicemailError
-from .ids import is_box_id, new_id
-from .service import Voicemail
+from ..storage import JSON, Conflict
+from ..storage.dbnames import encoded, gregorian_now
+from ..voicemail.accounts import Account
+from ..voicemail.audio import AudioFile, probe
+from ..voicemail.actor import Actor
+from ..voicemail.errors import VoicemailError
+from ..voicemail.ids import is_box_id, new_id
+from ..voicemail.service import Voicemail
+from ..voicemail.values import is_whole_number
 
 KINDS = ("boxes", "messages", "legacy")
 LOADER_KEYS = ("box", "audio", "content_type", "age")
@@ -126,7 +127,7 @@ def _audio_path(root: Path, fixture: Fixture, spec: JSON) -> Path | None:
 def _timestamp(fixture: Fixture, spec: JSON, now: int) -> int | None:
     age, timestamp = spec.get("age"), spec.get("timestamp")
     for key, value in (("age", age), ("timestamp", timestamp)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        if value is not None and (not is_whole_number(value) or value < 0):
             raise FixtureError(fixture.file, f"`{key}` must be a whole number of seconds")
     if age is not None:
         return now - age
@@ -140,10 +141,6 @@ async def _audio(fixtures: Fixtures, fixture: Fixture, spec: JSON) -> AudioFile 
     content_type = spec.get("content_type") or (await probe(path)).content_type \
         or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return AudioFile(path, content_type, path.stat().st_size, path.name)
-
-
-async def api_key_of(voicemail: Voicemail, account: Account) -> str:
-    return (await voicemail.store.couch.get(ACCOUNTS_DB, account.id)).get("pvt_api_key", "")
 
 
 async def load(voicemail: Voicemail, fixtures: Fixtures, account: Account) -> Loaded:
@@ -164,14 +161,14 @@ async def load(voicemail: Voicemail, fixtures: Fixtures, account: Account) -> Lo
         box_id = loaded.boxes.get(fixture.data["box"], fixture.data["box"])
         with _blame(fixture):
             audio = await _audio(fixtures, fixture, fixture.data)
-            metadata = await voicemail.messages.create(account, box_id, fields, ACTOR, audio)
+            metadata = await voicemail.message.create(account, box_id, fields, ACTOR, audio)
         loaded.messages[fixture.name] = metadata["media_id"]
     return loaded
 
 
 async def _legacy_box(voicemail: Voicemail, fixtures: Fixtures, fixture: Fixture, account: Account) -> JSON:
     """A 3.x vmbox with its `messages` array, and a private_media document with the audio of each entry."""
-    couch, now = voicemail.store.couch, gregorian_now()
+    store, now = voicemail.store, gregorian_now()
     box_id, mailbox = fixture.data.get("id") or new_id(), fixture.data.get("mailbox", "")
     entries = []
     for spec in fixture.data.get("messages", []):
@@ -183,17 +180,17 @@ async def _legacy_box(voicemail: Voicemail, fixtures: Fixtures, fixture: Fixture
         if audio is None:
             continue
         name = f"{media_id}{audio.path.suffix or '.wav'}"
-        media = await couch.put(account.db, {
+        media = await store.put(account.db, {
             "_id": media_id, "pvt_type": "private_media", "name": f"mailbox {mailbox} message {media_id}",
             "description": "voicemail message media", "source_type": "voicemail", "source_id": box_id,
             "media_source": "recording", "media_filename": name, "streamable": True,
             "pvt_account_id": account.id, "pvt_account_db": encoded(account.db), "pvt_created": timestamp,
             "pvt_modified": timestamp})
-        await attachments.put_file(couch, account.db, media_id, media["_rev"], name, audio.content_type,
-                                   audio.path, audio.size)
+        await store.put_attachment(account.db, media_id, media["_rev"], name, audio.content_type, audio.path,
+                                   audio.size)
     fields = {key: value for key, value in fixture.data.items()
               if key not in ("id", "messages") and not key.startswith(("_", "pvt_"))}
-    await couch.put(account.db, {
+    await store.put(account.db, {
         **fields, "_id": box_id, "pvt_type": "vmbox", "pvt_account_id": account.id,
         "pvt_account_db": encoded(account.db), "pvt_vsn": "1", "pvt_created": now, "pvt_modified": now,
         "messages": entries})
