@@ -252,3 +252,26 @@ async def test_an_operator_can_refuse_loopback_and_private_receivers(settings, a
         assert receiver.received == []
     finally:
         await runner.cleanup()
+
+
+async def test_a_message_written_through_an_instance_is_read_at_once_from_the_lifecycle_point(
+        settings, api, receiver):
+    """With a poll interval far longer than the wait, a message created through the instance's own API still
+    reaches the receiver at once: the lifecycle point has its database read right after the write."""
+    port = free_port()
+    slow = replace(settings, port=port, **{**FAST, "events_poll_seconds": 60.0})
+    runner = web.AppRunner(make_app(slow), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await add_hook(api, receiver, hook="notifications", custom_data={"type": "voicemail_new"})
+        await followed(runner.app, api.account_id)
+        box = await api.create_box()
+        await asyncio.sleep(1.0)  # the first poll (at start) is long done
+        api.base = f"http://127.0.0.1:{port}"
+        created = await upload_message(api, box["id"])
+        assert created.status == 201, created.json
+        got = await receiver.wait_for(1, timeout=15)
+        assert len(got) == 1 and body(got[0])["voicemail_id"] == created.data["media_id"]
+    finally:
+        await runner.cleanup()

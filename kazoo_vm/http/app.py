@@ -127,7 +127,7 @@ def make_app(settings: Settings, voicemail: Voicemail | None = None) -> web.Appl
     app.on_response_prepare.append(common_headers)
     app[VOICEMAIL] = voicemail or Voicemail(settings)
     app[openapi.DOCUMENT] = {}
-    app[webhooks.WEBHOOKS] = Webhooks(settings, app[VOICEMAIL].store)
+    app[webhooks.WEBHOOKS] = Webhooks(settings, app[VOICEMAIL].store, lifecycle=app[VOICEMAIL].lifecycle)
     app.router.add_routes(ROUTES)
 
     async def open_and_close(app: web.Application):

@@ -16,6 +16,8 @@ from ..storage import CouchClient, StorageError
 from ..storage.changes import Feeds
 from ..storage.store import Store
 from ..voicemail.accounts import Accounts
+from ..voicemail.lifecycle import MessageEvent, MessageLifecycle
+from ..voicemail.message_docs import db_of
 from .attempts import Attempts
 from .dispatcher import Dispatcher
 from .hooks import Hooks
@@ -25,8 +27,10 @@ log = logging.getLogger("kazoo_vm.webhooks")
 
 
 class Webhooks:
-    def __init__(self, settings: Settings, store: Store, instance: str | None = None):
+    def __init__(self, settings: Settings, store: Store, instance: str | None = None,
+                 lifecycle: MessageLifecycle | None = None):
         self.settings = settings
+        self.lifecycle = lifecycle
         self.store = store
         self.hooks = Hooks(store, settings.webhook_refuse_private)
         self.attempts = Attempts(store)
@@ -58,7 +62,14 @@ class Webhooks:
         hookset.changed.append(lambda: self._tasks.append(asyncio.create_task(self._sync())))
         self._tasks.append(asyncio.create_task(hookset.run()))
         self._tasks.append(asyncio.create_task(self.pipeline.start()))
+        if self.lifecycle is not None:
+            self.lifecycle.subscribe(self._message_written)
 
+    async def _message_written(self, event: MessageEvent) -> None:
+        """The message lifecycle point: a message written through this process has its database read at once
+        (when this instance holds its partition) instead of at the next poll or `_db_updates` report."""
+        if self.pipeline is not None and event.account.id in self.pipeline.watched():
+            self.pipeline.mark(db_of(event.account, event.message_id))
     async def _sync(self) -> None:
         try:
             await self.pipeline.sync_watched()
@@ -74,6 +85,8 @@ class Webhooks:
         return status
 
     async def close(self) -> None:
+        if self.lifecycle is not None and self.pipeline is not None:
+            self.lifecycle.unsubscribe(self._message_written)
         if self.pipeline is not None:
             await self.pipeline.close()
         for task in self._tasks:
