@@ -9,6 +9,7 @@ KAZOO_VM_TEST_COUCHDB_SCRIPT the script that runs it, with the commands `kill-no
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -61,9 +62,19 @@ class Ledger:
     def check(self, what: str, response, expected: int) -> bool:
         self.requests += 1
         if response.status != expected:
-            self.failures.append(f"{what}: {response.status} {response.body[:300]!r}")
+            self.failures.append(f"{what}: {response.status} {_told(response)}"[:600])
             return False
         return True
+
+
+def _told(response) -> str:
+    """What an error answer says, without the envelope's token and ids."""
+    try:
+        answer = response.json
+    except ValueError:
+        return repr(response.body[:300])
+    told = {key: answer[key] for key in ("message", "error", "data") if key in answer} if isinstance(answer, dict) else answer
+    return json.dumps(told)
 
 
 async def _worker(api, first: dict, second: dict, ledger: Ledger, stop: asyncio.Event, number: int) -> None:

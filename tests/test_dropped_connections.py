@@ -30,7 +30,10 @@ from test_concurrency import all_docs
 
 @dataclass
 class Dropper:
-    """Which requests to drop: (method, path fragment, when) with when = "before" or "after" forwarding."""
+    """Which requests to drop: (method, path fragment, when) with when = "before" or "after" forwarding, or
+    "failed": forwarded, then answered 500 as CouchDB does when a cluster node dies under a request, or
+    "missing_stub": forwarded, then answered 412 as a cluster does when a copy that was down lacks an
+    attachment, though the other copies stored the write."""
     rules: list[tuple[str, str, str]] = field(default_factory=list)
     seen: list[tuple[str, str]] = field(default_factory=list)
     dropped: list[tuple[str, str, str]] = field(default_factory=list)
@@ -70,6 +73,10 @@ async def proxy(couch_url):
             if when == "after":
                 request.transport.abort()
                 return web.Response()
+            if when == "failed":
+                return web.json_response({"error": "badmatch", "reason": "{rexi_DOWN,noconnection}"}, status=500)
+            if when == "missing_stub":
+                return web.json_response({"error": "missing_stub", "reason": "Invalid attachment stub"}, status=412)
             answer = web.Response(status=upstream.status, body=payload)
             answer.content_type = upstream.content_type
             return answer
@@ -118,6 +125,37 @@ async def test_a_new_document_stored_before_the_connection_dropped_is_not_a_conf
     assert [(method, when) for method, _, when in dropper.dropped] == [("PUT", "after")]
 
 
+async def test_an_update_applied_before_couchdb_failed_is_not_a_conflict(proxy, scratch_db, couch):
+    url, dropper = proxy
+    first = await couch.put(scratch_db, {"_id": "doc", "value": 1})
+    client = CouchClient(url)
+    try:
+        dropper.drop("PUT", "/doc", "failed")
+        saved = await client.put(scratch_db, {"_id": "doc", "_rev": first["_rev"], "value": 2})
+        dropper.drop("DELETE", "/doc", "failed")
+        await client.delete(scratch_db, "doc", saved["_rev"])
+    finally:
+        await client.close()
+    assert saved["_rev"].startswith("2-")
+    assert [(method, when) for method, _, when in dropper.dropped] == [("PUT", "failed"), ("DELETE", "failed")]
+    leaves = await couch.request("GET", f"{scratch_db}/doc", params={"open_revs": "all"})
+    assert [leaf["ok"]["_rev"][:2] for leaf in leaves] == ["3-"] and leaves[0]["ok"]["_deleted"] is True
+
+
+async def test_a_real_conflict_after_a_resend_is_still_a_conflict(proxy, scratch_db, couch):
+    url, dropper = proxy
+    first = await couch.put(scratch_db, {"_id": "doc", "value": 1})
+    await couch.put(scratch_db, {**first, "value": "rival"})
+    client = CouchClient(url)
+    try:
+        dropper.drop("POST", "/_bulk_docs", "before")
+        results = await client.bulk_docs(scratch_db, [{"_id": "doc", "_rev": first["_rev"], "value": 2}])
+    finally:
+        await client.close()
+    assert [result.get("error") for result in results] == ["conflict"]
+    assert (await couch.get(scratch_db, "doc"))["value"] == "rival"
+
+
 @pytest.fixture
 async def proxied_api(service, settings, proxy, api):
     """The test account's client on a second instance of the service that reaches CouchDB through the proxy."""
@@ -160,6 +198,24 @@ async def test_a_folder_change_whose_answer_was_lost_is_applied_once(proxied_api
     assert [(method, when) for method, _, when in dropper.dropped] == [("POST", "after")]
     fetched = await api.get(f"/vmboxes/{box['id']}/messages/{created.data['media_id']}")
     assert fetched.data["folder"] == "saved"
+
+
+@pytest.mark.parametrize("when", ["failed", "missing_stub"])
+async def test_a_move_whose_marking_couchdb_applied_then_refused_moves_the_message_once(proxied_api, couch, when):
+    api, dropper = proxied_api
+    first, second = await api.create_box(name="First"), await api.create_box(name="Second")
+    created = await api.put(f"/vmboxes/{first['id']}/messages", json={"data": {"caller_id_number": "6003"}})
+    assert created.status == 201
+    dropper.drop("POST", "/_bulk_docs", when)  # the first write of a move marks the original
+    moved = await api.post(f"/vmboxes/{first['id']}/messages/{created.data['media_id']}",
+                           json={"data": {"source_id": second["id"]}})
+    assert moved.status == 200, moved.json
+    assert [(method, dropped) for method, _, dropped in dropper.dropped] == [("POST", when)]
+    assert (await api.get(f"/vmboxes/{first['id']}/messages")).data == []
+    listed = await api.get(f"/vmboxes/{second['id']}/messages")
+    assert [message["media_id"] for message in listed.data] == [moved.data["media_id"]]
+    stored = await all_docs(couch, modb(api.account_id, *this_month()))
+    assert list(stored) == [moved.data["media_id"]]
 
 
 @pytest.fixture

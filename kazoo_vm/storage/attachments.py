@@ -1,14 +1,17 @@
 """Attachment streaming in both directions; no recording is ever held whole in memory."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiofiles
 
 from .couch import CouchClient
+from .errors import Unavailable
 
 FILE_READ_BYTES = 512 * 1024
+FAILURE_WAIT = 0.5
 
 
 async def file_chunks(path: Path, chunk: int = FILE_READ_BYTES) -> AsyncIterator[bytes]:
@@ -20,6 +23,13 @@ async def file_chunks(path: Path, chunk: int = FILE_READ_BYTES) -> AsyncIterator
 async def put_file(couch: CouchClient, db: str, doc_id: str, rev: str, name: str, content_type: str,
                    path: Path, size: int) -> str:
     """Stream a file into a document as attachment `name`; returns the new revision."""
+    try:
+        return await couch.put_attachment(db, doc_id, rev, name, content_type, file_chunks(path), length=size)
+    except Unavailable as error:
+        if (error.status or 0) < 500:
+            raise
+    # CouchDB failed under the upload (a cluster node dying): the file is still here, send it once more
+    await asyncio.sleep(FAILURE_WAIT)
     return await couch.put_attachment(db, doc_id, rev, name, content_type, file_chunks(path), length=size)
 
 

@@ -27,6 +27,7 @@ JSON_ACCEPT = {"Accept": "application/json"}
 DELETE_DB_TRIES = 8
 KNOWN_QUORUMS = 10_000
 REPLAYS = 1
+FAILURE_WAITS = (0.2, 1.0)
 STUB_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)  # 12.75 s in all
 READ_BUFFER = 1024 * 1024
 IDLE_SECONDS = 4.0
@@ -76,7 +77,6 @@ class CouchClient:
         self.request_timeout = timeout
         self._session = session
         self.requests = 0
-        self.replays = 0
         # called with (method, path) before every request is sent: for counting by kind (the benchmark)
         self.listeners: list[Callable[[str, str], None]] = []
 
@@ -119,8 +119,10 @@ class CouchClient:
                                                 **kwargs) as resp:
                     stall.done()
                     yield resp
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError, OSError) as exc:
-            dropped = not stall.answered and _dropped(exc)
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError,
+                asyncio.TimeoutError, OSError) as exc:
+            # an answer cut short by a node dying mid-stream is as good as none
+            dropped = (not stall.answered or isinstance(exc, aiohttp.ClientPayloadError)) and _dropped(exc)
             raise Unavailable(f"CouchDB did not answer: {type(exc).__name__}", dropped=dropped) from exc
 
     async def request(self, method: str, path: str, *, params: dict[str, str] | None = None,
@@ -129,22 +131,34 @@ class CouchClient:
 
     async def exchange(self, method: str, path: str, *, params: dict[str, str] | None = None,
                        body: Any = None, ok: Iterable[int] = (200, 201, 202)) -> tuple[int, Any]:
-        """One JSON request. A connection that closes before any answer (CouchDB restarted, a pooled connection
-        it had closed) gets the request sent again on another one; aiohttp does that itself for GET, PUT and
-        DELETE, this does it for POST. Sending a write again is what a second writer racing this one would do:
+        return (await self._exchange(method, path, params=params, body=body, ok=ok))[:2]
+
+    async def _exchange(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                        body: Any = None, ok: Iterable[int] = (200, 201, 202)) -> tuple[int, Any, bool]:
+        """One JSON request; the third value says whether it was sent more than once. A connection that closes
+        before any answer (CouchDB restarted, a pooled connection it had closed) gets the request sent again on
+        another one; aiohttp does that itself for GET, PUT and DELETE, this does it for POST. Sending a write again is what a second writer racing this one would do:
         CouchDB's revisions refuse a double apply with a conflict, which `put` and the callers resolve."""
         kwargs: dict[str, Any] = {"params": params, "headers": dict(JSON_ACCEPT)}
         if body is not None:
             kwargs["data"] = json.dumps(body, separators=(",", ":")).encode()
             kwargs["headers"].update({"Content-Type": "application/json", "Content-Length": str(len(kwargs["data"]))})
-        replays, waits = 0, 0
+        replays, waits, failures = 0, 0, 0
         while True:
             try:
-                return await self._request_once(method, path, ok, kwargs)
+                return (*await self._request_once(method, path, ok, kwargs), replays + failures + waits > 0)
             except StorageError as error:
+                # an earlier try that failed may have been applied: a conflict now may be with itself
+                error.resent = replays + failures + waits > 0
                 if error.dropped and replays < REPLAYS:
                     replays += 1
-                    self.replays += 1
+                    if body is not None:
+                        await self._raise_if_db_missing(path)
+                elif (error.status or 0) >= 500 and failures < len(FAILURE_WAITS):
+                    # a cluster node dying under a request makes CouchDB answer 500 (badmatch, timeouts); the
+                    # request is sent again to the nodes left, as a dropped one is
+                    await asyncio.sleep(FAILURE_WAITS[failures])
+                    failures += 1
                     if body is not None:
                         await self._raise_if_db_missing(path)
                 elif error.missing_stub and waits < len(STUB_WAITS):
@@ -171,7 +185,8 @@ class CouchClient:
             try:
                 payload = await asyncio.wait_for(resp.json(content_type=None), self.request_timeout)
             except (ValueError, asyncio.TimeoutError) as exc:
-                raise Unavailable(f"CouchDB sent an unreadable answer to {method}") from exc
+                # a cluster node dying while CouchDB streams an answer cuts it short: sent again, as a dropped one
+                raise Unavailable(f"CouchDB sent an unreadable answer to {method}", dropped=True) from exc
             if resp.status in ok:
                 return resp.status, payload
             raise _error(resp.status, payload)
@@ -257,16 +272,39 @@ class CouchClient:
         try:
             status, result = await self.exchange("PUT", _doc_path(db, doc["_id"]),
                                                  params=await self.write_params(db), body=doc)
-        except Conflict:
-            if "_rev" in doc:
+        except Conflict as error:
+            rev = await self._applied(db, doc) if "_rev" not in doc or error.resent else None
+            if rev is None:
                 raise
-            # a new document: a try whose answer was lost may have stored this very one
-            stored = await self.get_or_none(db, doc["_id"])
-            if stored is None or _content(stored) != _content(doc):
-                raise
-            status, result = 202, {"rev": stored["_rev"]}
+            status, result = 202, {"rev": rev}
         doc["_rev"] = result["rev"]
         return status
+
+    async def _applied(self, db: str, doc: JSON) -> str | None:
+        """The revision a write of `doc` stored, when a try whose answer was lost (a dropped connection, a
+        5xx from a dying cluster node) applied it and the next try met it as a conflict; None when it did
+        not. A new document is ours when it holds our content; an update when the revision after ours
+        holds our content (CouchDB derives a revision from its parent and content, so a resend of the
+        same write makes the same one)."""
+        if "_rev" not in doc:
+            stored = await self.get_or_none(db, doc["_id"])
+            found = stored is not None and _content(stored) == _content(doc)
+            return stored["_rev"] if found else None
+        try:
+            leaves = await self.request("GET", _doc_path(db, doc["_id"]),
+                                        params={"open_revs": "all", "revs": "true"})
+        except NotFound:
+            return None
+        generation, parent = doc["_rev"].split("-", 1)
+        for child in set(_children_of(leaves, int(generation), parent)):
+            rev = f"{int(generation) + 1}-{child}"
+            try:
+                stored = await self.get(db, doc["_id"], rev=rev)
+            except NotFound:
+                continue
+            if _content(stored) == _content(doc):
+                return rev
+        return None
 
     async def put_exclusive(self, db: str, doc: JSON) -> bool:
         """Save a document that only one writer may win (a mailbox claim): True when this write is
@@ -301,14 +339,24 @@ class CouchClient:
         return False
 
     async def delete(self, db: str, doc_id: str, rev: str) -> None:
-        await self.request("DELETE", _doc_path(db, doc_id), params=await self.write_params(db, rev=rev))
+        try:
+            await self.request("DELETE", _doc_path(db, doc_id), params=await self.write_params(db, rev=rev))
+        except (Conflict, NotFound) as error:  # CouchDB answers a deleted document's DELETE 404
+            if not error.resent or await self._applied(db, {"_id": doc_id, "_rev": rev, "_deleted": True}) is None:
+                raise
 
     async def bulk_docs(self, db: str, docs: list[JSON]) -> list[JSON]:
-        """`_bulk_docs`: one result per document, `{"id", "rev"}` or `{"id", "error", "reason"}`."""
+        """`_bulk_docs`: one result per document, `{"id", "rev"}` or `{"id", "error", "reason"}`. When the
+        request had to be sent again, a conflict that is the first try's own write is that write's result."""
         if not docs:
             return []
-        return await self.request("POST", f"{_seg(db)}/_bulk_docs", params=await self.write_params(db),
-                                  body={"docs": docs})
+        _, results, resent = await self._exchange("POST", f"{_seg(db)}/_bulk_docs",
+                                                  params=await self.write_params(db), body={"docs": docs})
+        if resent:
+            for index, (doc, result) in enumerate(zip(docs, results)):
+                if result.get("error") == "conflict" and (rev := await self._applied(db, doc)) is not None:
+                    results[index] = {"ok": True, "id": doc["_id"], "rev": rev}
+        return results
 
     async def all_docs(self, db: str, keys: list[str], *, include_docs: bool = True,
                        attachments: bool = False) -> list[JSON]:
@@ -409,10 +457,26 @@ def _revisions_at(leaves: Any, generation: int) -> list[str]:
     return found
 
 
+def _children_of(leaves: Any, generation: int, parent: str) -> list[str]:
+    """The ids of the revisions at `generation + 1` whose parent is `parent`, on an `open_revs=all&revs=true`
+    answer's paths."""
+    found = []
+    for entry in leaves if isinstance(leaves, list) else []:
+        revisions = (entry.get("ok") or {}).get("_revisions") or {}
+        ids, start = revisions.get("ids") or [], revisions.get("start")
+        if isinstance(start, int) and 1 <= start - generation < len(ids) and ids[start - generation] == parent:
+            found.append(ids[start - generation - 1])
+    return found
+
+
 def _dropped(exc: BaseException) -> bool:
-    """A connection closed under a request (not a refused connect, not a timeout)."""
+    """A connection closed under a request (not a refused connect, not a timeout), or one whose answer could
+    not be parsed: CouchDB ends a streamed answer early when a cluster node dies under it, and the rest of it
+    reaches the next request on that connection as a bad status line (docs/couchdb.md)."""
     if isinstance(exc, aiohttp.ClientConnectorError):
         return False
+    if isinstance(exc, (aiohttp.ClientResponseError, aiohttp.ClientPayloadError)):
+        return True
     return isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionResetError,
                             BrokenPipeError))
 

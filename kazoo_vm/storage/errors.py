@@ -10,6 +10,8 @@ class StorageError(Exception):
         self.missing_stub = missing_stub
         # the connection closed before any answer came: the request may or may not have reached CouchDB
         self.dropped = dropped
+        # set by the client when this came after the request was sent again
+        self.resent = False
 
 
 class NotFound(StorageError):
