@@ -7,7 +7,8 @@ import asyncio
 import logging
 import os
 import socket
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from ..config import Settings
 from ..events.leases import Leases
@@ -26,10 +27,21 @@ from .matching import HookSet
 log = logging.getLogger("kazoo_vm.webhooks")
 
 
+class Consumer(Protocol):
+    """What else takes the pipeline's events: the accounts it needs followed, and each batch."""
+
+    changed: list[Callable[[], None]]  # called when watched() changes
+
+    def watched(self) -> set[str]: ...
+
+    async def accept(self, events: list) -> None: ...
+
+
 class Webhooks:
     def __init__(self, settings: Settings, store: Store, instance: str | None = None,
-                 lifecycle: MessageLifecycle | None = None):
+                 lifecycle: MessageLifecycle | None = None, also: "Consumer | None" = None):
         self.settings = settings
+        self.also = also  # another taker of the pipeline's events (email: kazoo_vm/notifications)
         self.lifecycle = lifecycle
         self.store = store
         self.hooks = Hooks(store, settings.webhook_refuse_private)
@@ -56,14 +68,26 @@ class Webhooks:
         hookset = self.hookset = HookSet(store, feeds, lambda account_id: _tree(accounts, account_id))
         self.dispatcher = Dispatcher(self.settings, hookset, Hooks(store, self.settings.webhook_refuse_private),
                                      Attempts(store))
-        self.pipeline = Pipeline(feeds, Leases(feeds, self.instance), lambda: hookset.watched,
-                                 self.dispatcher.deliver, self.settings.retention_days,
-                                 self.settings.events_poll_seconds)
+        self.pipeline = Pipeline(feeds, Leases(feeds, self.instance), self._watched, self._deliver,
+                                 self.settings.retention_days, self.settings.events_poll_seconds)
         hookset.changed.append(lambda: self._tasks.append(asyncio.create_task(self._sync())))
+        if self.also is not None:
+            self.also.changed.append(lambda: self._tasks.append(asyncio.create_task(self._sync())))
         self._tasks.append(asyncio.create_task(hookset.run()))
         self._tasks.append(asyncio.create_task(self.pipeline.start()))
         if self.lifecycle is not None:
             self.lifecycle.subscribe(self._message_written)
+
+    def _watched(self) -> set[str]:
+        watched = self.hookset.watched if self.hookset is not None else set()
+        return watched | self.also.watched() if self.also is not None else watched
+
+    async def _deliver(self, events: list) -> None:
+        """A batch is handed off once the hooks have it and the other taker has stored what it needs."""
+        if self.also is None:
+            await self.dispatcher.deliver(events)
+            return
+        await asyncio.gather(self.dispatcher.deliver(events), self.also.accept(events))
 
     async def _message_written(self, event: MessageEvent) -> None:
         """The message lifecycle point: a message written through this process has its database read at once
