@@ -1,0 +1,73 @@
+"""Helpers of the email tests: a real SMTP server (aiosmtpd, on a free port of its own thread) that keeps
+every mail it accepts and can be told to refuse recipients, and the parts of a received mail."""
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from dataclasses import dataclass, field
+
+from aiosmtpd.controller import Controller
+
+from kazoo_vm.devtools.local_couch import free_port
+
+
+@dataclass
+class Mail:
+    sender: str
+    recipients: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> email.message.EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)
+
+    def body(self, subtype: str) -> str:
+        return self.message.get_body(preferencelist=(subtype,)).get_content()
+
+    def attachments(self) -> list[email.message.EmailMessage]:
+        return list(self.message.iter_attachments())
+
+
+@dataclass
+class SmtpServer:
+    """Accepts everything unless told otherwise: `refuse[address] = "550 ..."` (or "451 ...") answers RCPT."""
+    port: int = field(default_factory=free_port)
+    received: list[Mail] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> "SmtpServer":
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+
+    # aiosmtpd handler hooks
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        answer = self.refuse.get(address)
+        if answer:
+            self.refused.append((address, answer))
+            return answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
+        return "250 Message accepted for delivery"
+
+    async def wait_for(self, count: int, timeout: float = 30.0, where=lambda mail: True) -> list[Mail]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            found = [mail for mail in self.received if where(mail)]
+            if len(found) >= count or asyncio.get_running_loop().time() > deadline:
+                return found
+            await asyncio.sleep(0.05)
