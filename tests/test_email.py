@@ -6,9 +6,13 @@ off); the mail comes from instances of their own started here."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import subprocess
+import sys
 from dataclasses import replace
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
@@ -19,7 +23,8 @@ from kazoo_vm.http.context import NOTIFICATIONS
 from kazoo_vm.http.webhooks import WEBHOOKS
 from kazoo_vm.notifications.records import DB, record_id
 from kazoo_vm.notifications.service import Notifications
-from kazoo_vm.storage.dbnames import account_db, gregorian_now, modb, year_month
+from kazoo_vm.storage import NotFound
+from kazoo_vm.storage.dbnames import account_db, gregorian_now, gregorian_to_datetime, modb, year_month
 
 from email_helpers import SmtpServer
 from message_helpers import audio_bytes, create_modb, kazoo_message, modb_of, stored, upload_message
@@ -56,12 +61,7 @@ async def instances(settings, smtp_server):
 
     yield start
     for runner in runners:
-        try:
-            await asyncio.wait_for(runner.cleanup(), 10)
-        except asyncio.TimeoutError:
-            for t in asyncio.all_tasks():
-                t.print_stack(limit=8)
-            raise
+        await runner.cleanup()
 
 
 @pytest.fixture
@@ -75,8 +75,11 @@ async def api(new_account, couch):
     yield account
     await delete_events_state(couch, account.account_id)
     await couch.db_delete(modb(account.account_id, *year_month(gregorian_now())))
-    rows = (await couch.request("GET", f"{DB}/_all_docs", params={
-        "startkey": f'"email:{account.account_id}:"', "endkey": f'"email:{account.account_id}:\ufff0"'}))["rows"]
+    try:
+        rows = (await couch.request("GET", f"{DB}/_all_docs", params={
+            "startkey": f'"email:{account.account_id}:"', "endkey": f'"email:{account.account_id}:\ufff0"'}))["rows"]
+    except NotFound:
+        rows = []  # no instance sent anything yet
     for row in rows:
         await couch.delete(DB, row["id"], row["value"]["rev"])
 
@@ -126,8 +129,6 @@ async def test_a_new_message_gets_one_email_with_recipients_subject_bodies_and_t
     assert message["Subject"] == "New voicemail from Alice Smith(6001)"
     assert message["To"] == "olive@example.com, front@example.com"
     doc = await stored(couch, api, message_id)
-    from zoneinfo import ZoneInfo
-    from kazoo_vm.storage.dbnames import gregorian_to_datetime
     local = gregorian_to_datetime(doc["metadata"]["timestamp"]).astimezone(ZoneInfo("America/New_York"))
     for body in (mail.body("plain"), mail.body("html")):
         assert "Alice Smith(6001)" in body and "Reception" in body and "3000" in body
@@ -331,3 +332,35 @@ async def test_credentials_in_the_smtp_url_never_reach_health(service, settings)
         assert off["enabled"] is False and off["reason"].startswith(reason)
     off = Notifications(replace(settings, **{**FAST, "events": False, "smtp_url": "smtp://m"}), voicemail).status()
     assert off == {"enabled": False, "reason": "the event pipeline is off (KAZOO_VM_EVENTS=false)"}
+
+
+def preview(couch_url: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "KAZOO_VM_COUCHDB_URL": couch_url, **env}
+    return subprocess.run([sys.executable, "-m", "kazoo_vm", "notify", "preview", *args], env=environment,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.slow
+async def test_notify_preview_prints_the_email_without_sending_it(api, couch, couch_url, smtp_server):
+    owner = await add_owner(couch, api, email="olive@example.com", vm_to_email_enabled=True)
+    box = await api.create_box(name="Support", mailbox="4000", owner_id=owner["_id"],
+                               notify_email_addresses=["help@example.com"], save_after_notify=True)
+    message_id = (await upload_message(api, box["id"], "mp3", metadata={"caller_id_number": "6001",
+                                                                        "caller_id_name": "Bob"})).data["media_id"]
+    env = {"KAZOO_VM_EMAIL_FROM": "vm@example.com", "KAZOO_VM_SMTP_URL": smtp_server.url}
+    result = await asyncio.to_thread(preview, couch_url, "--account", api.account_id, "--box", box["id"],
+                                     "--message", message_id, **env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "To: olive@example.com, help@example.com" in out and "From: vm@example.com" in out
+    assert "Subject: New voicemail from Bob(6001)" in out and "After notify: save" in out
+    assert "Support (4000)" in out  # the text body
+    assert f"audio/mpeg, {len(audio_bytes('mp3'))} bytes)" in out and "Attachment: bob_" in out
+    sample = await asyncio.to_thread(preview, couch_url, "--account", api.account_id, "--box", box["id"], **env)
+    assert sample.returncode == 0 and "Sample Caller" in sample.stdout, sample.stderr
+    missing = await asyncio.to_thread(preview, couch_url, "--account", api.account_id, "--box", box["id"],
+                                      "--message", "202611-" + "0" * 32, **env)
+    assert missing.returncode == 1 and missing.stderr.startswith("kazoo-vm: ") and "Traceback" not in missing.stderr
+    await asyncio.sleep(0.5)
+    assert smtp_server.received == []
+    assert (await stored(couch, api, message_id))["metadata"]["folder"] == "new"
