@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import threading
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
@@ -37,6 +38,10 @@ class SmtpServer:
     refuse: dict[str, str] = field(default_factory=dict)
     refused: list[tuple[str, str]] = field(default_factory=list)
     controller: Controller | None = None
+    # hold the next N RCPTs unanswered, or the next N mails after keeping them (the 250 not sent), until release
+    hold_rcpt: int = 0
+    hold_data: int = 0
+    released: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -48,11 +53,20 @@ class SmtpServer:
         return self
 
     def stop(self) -> None:
+        self.released.set()
         if self.controller is not None:
             self.controller.stop()
 
     # aiosmtpd handler hooks
+    async def _hold(self) -> None:
+        while not self.released.is_set():
+            await asyncio.sleep(0.05)
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.hold_rcpt > 0:
+            self.hold_rcpt -= 1
+            self.refused.append((address, "held"))
+            await self._hold()
         answer = self.refuse.get(address)
         if answer:
             self.refused.append((address, answer))
@@ -62,6 +76,9 @@ class SmtpServer:
 
     async def handle_DATA(self, server, session, envelope):
         self.received.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
+        if self.hold_data > 0:
+            self.hold_data -= 1
+            await self._hold()
         return "250 Message accepted for delivery"
 
     async def wait_for(self, count: int, timeout: float = 30.0, where=lambda mail: True) -> list[Mail]:
