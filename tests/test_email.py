@@ -6,6 +6,7 @@ off); the mail comes from instances of their own started here."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import subprocess
@@ -28,7 +29,7 @@ from kazoo_vm.storage.dbnames import account_db, gregorian_now, gregorian_to_dat
 
 from email_helpers import SmtpServer
 from message_helpers import audio_bytes, create_modb, kazoo_message, modb_of, stored, upload_message
-from webhook_helpers import delete_events_state
+from webhook_helpers import Receiver, delete_events_state, delete_hooks
 
 FAST = dict(events=True, events_poll_seconds=0.3, email_from="voicemail@kazoo-vm.test",
             email_retry_seconds=(0.5, 0.5, 0.5), email_timeout=5.0)
@@ -364,3 +365,32 @@ async def test_notify_preview_prints_the_email_without_sending_it(api, couch, co
     await asyncio.sleep(0.5)
     assert smtp_server.received == []
     assert (await stored(couch, api, message_id))["metadata"]["folder"] == "new"
+
+
+async def test_voicemail_saved_follows_only_when_the_message_stays_new(mail_app, api, couch, smtp_server):
+    receiver = await Receiver().start()
+    try:
+        hook = await api.put("/webhooks", json={"data": {"name": "vm", "uri": receiver.url, "hook": "notifications",
+                                                          "format": "json"}})
+        assert hook.status == 201, hook.json
+        keep = await api.create_box(notify_email_addresses=["keep@example.com"])
+        save = await api.create_box(notify_email_addresses=["save@example.com"], save_after_notify=True)
+        nobody = await api.create_box()
+        await followed(mail_app, account_id=api.account_id)
+        deadline = asyncio.get_running_loop().time() + 30
+        while hook.data["id"] not in mail_app[WEBHOOKS].hookset.hooks:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        kept, saved, unsent = [(await upload_message(api, box["id"])).data["media_id"] for box in (keep, save, nobody)]
+        await smtp_server.wait_for(2)
+        for message_id in (kept, saved, unsent):
+            await record_of(couch, api, message_id)
+        await receiver.wait_for(5)
+        await asyncio.sleep(1.5)
+        got = sorted((json.loads(item.body)["event_name"], json.loads(item.body)["voicemail_id"])
+                     for item in receiver.received)
+        assert got == sorted([("voicemail_new", kept), ("voicemail_saved", kept), ("voicemail_new", saved),
+                              ("voicemail_new", unsent), ("voicemail_saved", unsent)])
+    finally:
+        await receiver.stop()
+        await delete_hooks(couch, [api.account_id])

@@ -60,6 +60,7 @@ class Pipeline:
         self.error: str | None = None
         self.tasks: list[asyncio.Task] = []
         self.batches = 0
+        self.left_out: set[str] = set()  # event names another part raises itself (email: voicemail_saved)
 
     # lifecycle
     async def start(self) -> None:
@@ -208,7 +209,8 @@ class Pipeline:
             seen_at = time.monotonic()
             events = [Event(raised.event_id, raised.hook, raised.name, where[0], raised.doc_type, raised.doc_id,
                             raised.payload, seen_at)
-                      for change in batch.results for raised in classifier.classify(db, change, self.memory)]
+                      for change in batch.results for raised in classifier.classify(db, change, self.memory)
+                      if raised.name not in self.left_out]
             if events:
                 key = id(events)
                 self.inflight[key] = seen_at

@@ -10,11 +10,14 @@ action (docs/notifications.md).
 - After-notify (kvm_message:notify_and_update_meta): once the SMTP server accepted the mail for at least
   one recipient, `save_after_notify` moves the message to `saved`, else `delete_after_notify` to `deleted`
   (not a soft delete), through the same domain call as an API folder change. No accepted mail: nothing.
+- `voicemail_saved` (to webhooks) follows only when the message stays in `new`: no action configured, no
+  recipients, or no recipient accepted the mail in the end; the pipeline leaves it out while email is on.
 - A record whose instance died (its claim expired) is taken up by the next scan of any instance.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from typing import Any
@@ -22,6 +25,7 @@ from typing import Any
 import jinja2
 
 from ..config import Settings
+from ..events import payloads
 from ..events.records import NOTIFICATIONS, Event
 from ..storage import StorageError
 from ..voicemail.accounts import Account
@@ -61,6 +65,7 @@ class Notifier:
         self.sent = 0  # mails accepted by the SMTP server (for at least one recipient)
         self.failed_attempts = 0
         self.given_up = 0
+        self.deliver_events = None  # the webhook dispatcher's deliver, for voicemail_saved (service.attach)
 
     # hand-off from the event pipeline
     async def accept(self, events: list[Event]) -> None:
@@ -127,10 +132,23 @@ class Notifier:
             return  # waiting for a retry
         if doc.get("accepted") and not doc.get("action_applied"):
             await self._apply_action(doc, account)
+        if doc.get("action", NOTHING) == NOTHING or not doc.get("accepted"):
+            await self._raise_saved(doc, account, message)
         if not doc.get("recipients"):
             await self._finish(doc, "no_recipients", None)
         else:
             await self._finish(doc, doc["state"], None)
+
+    async def _raise_saved(self, doc: JSON, account: Account, message: JSON) -> None:
+        """`voicemail_saved` when the message stays in `new` (kvm_util:publish_voicemail_saved), to the hooks;
+        at least once: raised before the record is finished, with the same event id every time."""
+        if self.deliver_events is None or doc.get("saved_raised"):
+            return
+        ident = hashlib.sha256(f"{doc['_id']}\nvoicemail_saved".encode()).hexdigest()[:32]
+        event = Event(ident, NOTIFICATIONS, "voicemail_saved", account.id, "mailbox_message", message["_id"],
+                      payloads.voicemail_payload(ident, "voicemail_saved", account.id, message), time.monotonic())
+        await self.deliver_events([event])
+        doc["saved_raised"] = True
 
     async def _owner(self, account: Account, box: JSON) -> JSON | None:
         owner_id = box.get("owner_id")

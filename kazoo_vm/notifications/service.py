@@ -57,6 +57,16 @@ class Notifications:
         """Accounts whose databases the event pipeline must follow for email: every account."""
         return self.accounts if self.enabled else set()
 
+    @property
+    def raises(self) -> set[str]:
+        """With email on, `voicemail_saved` follows the mail's outcome (only when no action applies), as in
+        Kazoo; the pipeline leaves it out."""
+        return {"voicemail_saved"} if self.enabled else set()
+
+    def attach(self, deliver) -> None:
+        if self.notifier is not None:
+            self.notifier.deliver_events = deliver
+
     async def accept(self, events: list[Event]) -> None:
         if self.notifier is not None:
             await self.notifier.accept(events)

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from ..config import Settings
@@ -31,6 +31,9 @@ class Consumer(Protocol):
     """What else takes the pipeline's events: the accounts it needs followed, and each batch."""
 
     changed: list[Callable[[], None]]  # called when watched() changes
+    raises: set[str]  # event names it raises itself, through the dispatcher it is given (`attach`)
+
+    def attach(self, deliver: Callable[[list], Awaitable[None]]) -> None: ...
 
     def watched(self) -> set[str]: ...
 
@@ -73,6 +76,8 @@ class Webhooks:
         hookset.changed.append(lambda: self._tasks.append(asyncio.create_task(self._sync())))
         if self.also is not None:
             self.also.changed.append(lambda: self._tasks.append(asyncio.create_task(self._sync())))
+            self.pipeline.left_out = set(self.also.raises)
+            self.also.attach(self.dispatcher.deliver)
         self._tasks.append(asyncio.create_task(hookset.run()))
         self._tasks.append(asyncio.create_task(self.pipeline.start()))
         if self.lifecycle is not None:
