@@ -4,6 +4,7 @@ connection pool of their own (feeds never wait behind API requests, nor the reve
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import socket
@@ -66,10 +67,25 @@ class Webhooks:
             self.lifecycle.subscribe(self._message_written)
 
     async def _message_written(self, event: MessageEvent) -> None:
-        """The message lifecycle point: a message written through this process has its database read at once
-        (when this instance holds its partition) instead of at the next poll or `_db_updates` report."""
-        if self.pipeline is not None and event.account.id in self.pipeline.watched():
-            self.pipeline.mark(db_of(event.account, event.message_id))
+        """The message lifecycle point: when this instance reports the account's events, each revision written
+        through it is handed to the pipeline as written (a feed, which shows only the newest revision, would
+        coalesce a folder change and a delete that follow each other), and its database is read at once.
+        A hard delete (the original of a move) leaves a tombstone, which the feed always shows."""
+        pipeline = self.pipeline
+        if pipeline is None or not pipeline.follows(event.account.id):
+            return
+        db = db_of(event.account, event.message_id)
+        doc = event.new
+        if doc is None or not doc.get("_rev"):
+            pipeline.mark(db)
+            return
+        if "_attachments" not in doc and _generation(doc["_rev"]) > 1:
+            # written in two steps (the document, then its audio): the stored revision has the stubs
+            doc = await self.store.revision(db, event.message_id, doc["_rev"])
+            if doc is None:
+                pipeline.mark(db)
+                return
+        pipeline.note(db, copy.deepcopy(doc))
     async def _sync(self) -> None:
         try:
             await self.pipeline.sync_watched()
@@ -96,6 +112,11 @@ class Webhooks:
             await self.dispatcher.close()
         if self._client is not None:
             await self._client.close()
+
+
+def _generation(rev: str) -> int:
+    head = rev.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 async def _tree(accounts: Accounts, account_id: str) -> tuple[str, ...]:
