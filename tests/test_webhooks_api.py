@@ -205,3 +205,33 @@ async def test_bad_bodies_are_400(api):
     for body in (b"{", b"[]", b'{"data": 5}'):
         response = await api.put("/webhooks", data=body, headers={"Content-Type": "application/json"})
         assert response.status == 400, (body, response.json)
+
+
+async def test_the_hook_listing_pages_and_filters_as_every_listing(api, new_account, couch):
+    other = await new_account(name="Other")
+    try:
+        made = [(await api.put("/webhooks", json={"data": {**HOOK, "name": f"hook {n}", "signing_secret": "s" * 20,
+                                                             "hook": "notifications" if n == 2 else "object",
+                                                             "custom_data": {} if n == 2 else HOOK["custom_data"]}}
+                                 )).data["id"] for n in range(3)]
+        foreign = (await other.put("/webhooks", json={"data": HOOK})).data["id"]
+        first = await api.get("/webhooks?page_size=2")
+        assert first.status == 200 and len(first.data) == 2 and first.json["page_size"] == 2, first.json
+        second = await api.get(f"/webhooks?page_size=2&start_key={first.json['next_start_key']}")
+        assert second.status == 200 and "next_start_key" not in second.json, second.json
+        assert sorted(item["id"] for item in first.data + second.data) == sorted(made)
+        again = await api.get(f"/webhooks?page_size=2&start_key={first.json['start_key']}")
+        assert again.data == first.data
+        everything = await api.get("/webhooks?paginate=false")
+        assert sorted(item["id"] for item in everything.data) == sorted(made) and "page_size" not in everything.json
+        notifications = await api.get("/webhooks?filter_hook=notifications")
+        assert [item["id"] for item in notifications.data] == [made[2]]
+        # the secret is not what the API shows of a hook, so no filter can guess at it
+        assert (await api.get("/webhooks?filter_signing_secret=" + "s" * 20)).data == []
+        # a start key from another account's listing would reach into its range of the view
+        theirs = (await other.get("/webhooks?page_size=1")).json["start_key"]
+        refused = await api.get(f"/webhooks?start_key={theirs}")
+        assert refused.status == 400 and "start_key" in refused.data, refused.json
+        assert foreign not in {item["id"] for item in everything.data}
+    finally:
+        await delete_hooks(couch, [other.account_id])

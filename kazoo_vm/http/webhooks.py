@@ -10,8 +10,9 @@ from ..webhooks.hooks import public
 from ..webhooks.service import Webhooks
 from . import bodies, envelope
 from .context import account, settings
-from .inputs import filters as query_filters
-from .openapi import FILTERS, WINDOW, Body, describe, items, ref
+from .inputs import filters as query_filters, listing_query
+from .openapi import FILTERS, PAGING, WINDOW, Body, describe, items, ref
+from .pages import paged
 
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
 
@@ -48,9 +49,11 @@ async def hook_samples(request: web.Request) -> web.Response:
     return envelope.success(request, samples.samples(request.match_info["sample"], keep))
 
 
-@describe("The account's hooks", data=items("WebhookSummary"))
+@describe("The account's hooks", data=items("WebhookSummary"), paged=True, query=PAGING + FILTERS, errors=(400,))
 async def list_hooks(request: web.Request) -> web.Response:
-    return envelope.success(request, await webhooks(request).hooks.listing(account(request)))
+    query = listing_query(request.query, strict_page_size=False)
+    page = await webhooks(request).hooks.listing(account(request), query)
+    return paged(request, query, page, page.rows)
 
 
 @describe("Create a hook", data=ref("Webhook"), status=201, body=Body("json", "webhooks"), headers=("Location",),

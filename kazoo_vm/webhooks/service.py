@@ -33,7 +33,7 @@ class Webhooks:
         self.settings = settings
         self.lifecycle = lifecycle
         self.store = store
-        self.hooks = Hooks(store, settings.webhook_refuse_private)
+        self.hooks = Hooks(store, settings.webhook_refuse_private, settings.page_size)
         self.attempts = Attempts(store)
         # one per process: `serve --workers N` runs several processes on one port
         self.instance = instance or f"{socket.gethostname()}:{settings.port}:{os.getpid()}"
