@@ -85,7 +85,7 @@ class Webhooks:
             if doc is None:
                 pipeline.mark(db)
                 return
-        pipeline.note(db, copy.deepcopy(doc))
+        pipeline.note(db, _without_audio(doc))
     async def _sync(self) -> None:
         try:
             await self.pipeline.sync_watched()
@@ -112,6 +112,16 @@ class Webhooks:
             await self.dispatcher.close()
         if self._client is not None:
             await self._client.close()
+
+
+def _without_audio(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a written document for the pipeline: attachments as stubs, never the audio a move or a
+    migration sends inline (what waits for a feed's read stays small)."""
+    copied = copy.deepcopy({key: value for key, value in doc.items() if key != "_attachments"})
+    if "_attachments" in doc:
+        copied["_attachments"] = {name: {key: value for key, value in stub.items() if key != "data"}
+                                  for name, stub in (doc["_attachments"] or {}).items()}
+    return copied
 
 
 def _generation(rev: str) -> int:
