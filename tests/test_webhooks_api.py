@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kazoo_vm.events import payloads
 from kazoo_vm.storage.dbnames import gregorian_now
 
 from webhook_helpers import delete_hooks
@@ -32,6 +33,32 @@ async def test_available_hooks_need_no_auth_and_name_their_modifiers(api):
     assert "mailbox_message" in hooks["object"]["modifiers"]["type"]["items"]
     assert hooks["object"]["modifiers"]["action"]["items"] == ["doc_created", "doc_edited", "doc_deleted"]
     assert {"voicemail_new", "voicemail_saved"} <= set(hooks["notifications"]["modifiers"]["type"]["items"])
+
+
+async def test_samples_need_no_auth_filter_as_crossbar_and_are_shaped_as_deliveries(api):
+    names = await api.get("/v2/webhooks/samples", token=False)
+    assert names.status == 200 and names.data == ["notifications", "object"]
+    objects = await api.get("/v2/webhooks/samples/object", token=False)
+    assert objects.status == 200
+    assert {(item["type"], item["action"]) for item in objects.data} == {
+        (doc_type, action) for doc_type in ("mailbox_message", "vmbox")
+        for action in ("doc_created", "doc_edited", "doc_deleted")}
+    assert all(set(item) == {"id", "account_id", "action", "type", "event_id"} for item in objects.data)
+    deleted = await api.get("/v2/webhooks/samples/object?filter_action=doc_deleted&filter_type=vmbox", token=False)
+    assert [(item["type"], item["action"]) for item in deleted.data] == [("vmbox", "doc_deleted")]
+    notifications = (await api.get("/v2/webhooks/samples/notifications", token=False)).data
+    assert [item["event_name"] for item in notifications] == ["voicemail_new", "voicemail_saved"]
+    # the keys a delivery of a message with every field carries (a transcription only when there is one)
+    message = {"_id": "202611-" + "a" * 32, "source_id": "b" * 32,
+               "metadata": dict.fromkeys(("timestamp", "length", "caller_id_name", "caller_id_number", "from_user",
+                                          "from_realm", "to_user", "to_realm", "call_id"), "x")}
+    delivered = payloads.voicemail_payload("e" * 32, "voicemail_new", api.account_id, message)
+    assert all(set(item) == set(delivered) for item in notifications)
+
+
+async def test_a_hook_without_samples_is_404(api):
+    response = await api.get("/v2/webhooks/samples/channel_create", token=False)
+    assert response.status == 404 and response.json["message"] == "not_found", response.json
 
 
 async def test_a_hook_is_created_with_kazoos_defaults_and_stored_in_the_webhooks_database(api, couch):
@@ -178,3 +205,33 @@ async def test_bad_bodies_are_400(api):
     for body in (b"{", b"[]", b'{"data": 5}'):
         response = await api.put("/webhooks", data=body, headers={"Content-Type": "application/json"})
         assert response.status == 400, (body, response.json)
+
+
+async def test_the_hook_listing_pages_and_filters_as_every_listing(api, new_account, couch):
+    other = await new_account(name="Other")
+    try:
+        made = [(await api.put("/webhooks", json={"data": {**HOOK, "name": f"hook {n}", "signing_secret": "s" * 20,
+                                                             "hook": "notifications" if n == 2 else "object",
+                                                             "custom_data": {} if n == 2 else HOOK["custom_data"]}}
+                                 )).data["id"] for n in range(3)]
+        foreign = (await other.put("/webhooks", json={"data": HOOK})).data["id"]
+        first = await api.get("/webhooks?page_size=2")
+        assert first.status == 200 and len(first.data) == 2 and first.json["page_size"] == 2, first.json
+        second = await api.get(f"/webhooks?page_size=2&start_key={first.json['next_start_key']}")
+        assert second.status == 200 and "next_start_key" not in second.json, second.json
+        assert sorted(item["id"] for item in first.data + second.data) == sorted(made)
+        again = await api.get(f"/webhooks?page_size=2&start_key={first.json['start_key']}")
+        assert again.data == first.data
+        everything = await api.get("/webhooks?paginate=false")
+        assert sorted(item["id"] for item in everything.data) == sorted(made) and "page_size" not in everything.json
+        notifications = await api.get("/webhooks?filter_hook=notifications")
+        assert [item["id"] for item in notifications.data] == [made[2]]
+        # the secret is not what the API shows of a hook, so no filter can guess at it
+        assert (await api.get("/webhooks?filter_signing_secret=" + "s" * 20)).data == []
+        # a start key from another account's listing would reach into its range of the view
+        theirs = (await other.get("/webhooks?page_size=1")).json["start_key"]
+        refused = await api.get(f"/webhooks?start_key={theirs}")
+        assert refused.status == 400 and "start_key" in refused.data, refused.json
+        assert foreign not in {item["id"] for item in everything.data}
+    finally:
+        await delete_hooks(couch, [other.account_id])

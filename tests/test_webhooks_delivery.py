@@ -26,14 +26,19 @@ FAST = dict(events=True, events_poll_seconds=0.3, webhook_backoff=0.2, webhook_t
 
 
 @pytest.fixture
-async def events_app(settings):
-    """An instance with events on; yields its app."""
+async def events_instance(settings):
+    """An instance with events on; yields its app and its URL."""
     port = free_port()
     runner = web.AppRunner(make_app(replace(settings, port=port, **FAST)), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield runner.app
+    yield runner.app, f"http://127.0.0.1:{port}"
     await runner.cleanup()
+
+
+@pytest.fixture
+async def events_app(events_instance):
+    return events_instance[0]
 
 
 @pytest.fixture
@@ -132,6 +137,30 @@ async def test_a_message_written_straight_into_couchdb_as_kazoo_writes_it_raises
     assert got[0].headers["X-Hook-ID"] == hook["id"]
     await asyncio.sleep(1.0)
     assert len(receiver.received) == 1, "voicemail_saved is not a voicemail_new; nothing else matches"
+
+
+async def test_changes_through_the_instance_are_each_reported_however_fast_they_follow(events_instance, api,
+                                                                                      receiver):
+    """A folder change and a delete sent while the month's feed is busy (a slow receiver holds its read): the
+    feed then shows only the newest revision, the delete. Written through the instance that reports the
+    account, every revision is handed over at the lifecycle point: doc_edited, then doc_deleted, once each."""
+    app, url = events_instance
+    through = replace(api, base=url)
+    await add_hook(api, receiver)
+    await followed(app, api.account_id)
+    box = await through.create_box()
+    message_id = (await upload_message(through, box["id"])).data["media_id"]
+    await receiver.wait_for(1, where=lambda item: body(item).get("id") == message_id)
+    receiver.delay = 1.5
+    await upload_message(through, box["id"])  # its doc_created holds the feed of the month for 1.5 s
+    assert (await through.post(f"/vmboxes/{box['id']}/messages/{message_id}",
+                               json={"data": {"folder": "saved"}})).status == 200
+    assert (await through.delete(f"/vmboxes/{box['id']}/messages/{message_id}")).status == 200
+    receiver.delay = 0.0
+    await receiver.wait_for(3, where=lambda item: body(item).get("id") == message_id, timeout=10)
+    await asyncio.sleep(1.0)
+    actions = [body(item)["action"] for item in receiver.received if body(item).get("id") == message_id]
+    assert actions == ["doc_created", "doc_edited", "doc_deleted"], actions
 
 
 async def test_a_moved_message_is_not_a_new_voicemail(events_app, api, receiver):

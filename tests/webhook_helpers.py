@@ -25,6 +25,7 @@ class Receiver:
     """An HTTP receiver: records every request and answers `status` (changeable while running)."""
     port: int = field(default_factory=free_port)
     status: int = 200
+    delay: float = 0.0  # seconds before answering (a slow receiver)
     received: list[Received] = field(default_factory=list)
     runner: web.AppRunner | None = None
 
@@ -48,6 +49,8 @@ class Receiver:
     async def _handle(self, request: web.Request) -> web.Response:
         self.received.append(Received(request.method, request.path, dict(request.headers), dict(request.query),
                                       await request.read()))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return web.Response(status=self.status, text="ok")
 
     async def wait_for(self, count: int, timeout: float = 30.0, where=lambda item: True) -> list[Received]:

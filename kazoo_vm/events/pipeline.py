@@ -11,6 +11,10 @@ checkpoint.
   it are delivered again, with the same event_id.
 - A database first followed starts from "now" (its current position): a new deployment or a new hook does
   not replay history. One that is created while followed (a new monthly database) is read from its start.
+- Messages written through this instance (the message lifecycle point) are handed in as they were written
+  (`note`), each revision, and classified before the database's feed is read: the feed, which shows only each
+  document's newest revision, cannot coalesce them, and the revisions it then shows are already known to the
+  classifier's memory, so nothing is reported twice. The feed supplies what other writers did.
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ from .records import Event
 log = logging.getLogger("kazoo_vm.events")
 BATCH = 200
 READERS = 8  # databases read at the same time
+NOTES_PER_DB = 1000  # revisions written here waiting for their database's read; beyond, the feed reports them
 WAIT_SECONDS = 25.0
 RETRY_SECONDS = 1.0
 Deliver = Callable[[list[Event]], Awaitable[None]]
@@ -52,6 +57,7 @@ class Pipeline:
         self.fresh: set[str] = set()  # created while followed: read from the start
         self.missing: set[str] = set()
         self.dirty: set[str] = set()
+        self.notes: dict[str, list[dict[str, Any]]] = {}  # db -> changes written through this instance
         self.reading: dict[str, asyncio.Task] = {}
         self.readers = asyncio.Semaphore(READERS)
         self.inflight: dict[int, float] = {}
@@ -157,6 +163,21 @@ class Pipeline:
             await asyncio.sleep(self.poll_seconds)
 
     # reading one database
+    def follows(self, account_id: str) -> bool:
+        """Whether this instance reports the account's events now (it has hooks, and its partition is held)."""
+        return self._mine(account_id)
+
+    def note(self, db: str, doc: dict[str, Any]) -> None:
+        """A revision of a message written through this instance (`doc` as stored, with `_rev` and its
+        attachment stubs): reported as written, before the feed is read, and the database read at once."""
+        where = classifier.account_of(db)
+        if where is None or not self._mine(where[0]):
+            return
+        notes = self.notes.setdefault(db, [])
+        if len(notes) < NOTES_PER_DB:
+            notes.append({"id": doc["_id"], "doc": doc, "changes": [{"rev": doc["_rev"]}], "seen_at": time.monotonic()})
+        self.mark(db)
+
     def mark(self, db: str) -> None:
         self.dirty.add(db)
         if db not in self.reading or self.reading[db].done():
@@ -193,11 +214,29 @@ class Pipeline:
         self.fresh.discard(db)
         return checkpoint
 
+    async def _hand_off(self, db: str, account_id: str, changes: list[dict[str, Any]], seen_at: float) -> None:
+        """Classify changes (a feed batch, or revisions written here) and return once their events are settled."""
+        events = [Event(raised.event_id, raised.hook, raised.name, account_id, raised.doc_type, raised.doc_id,
+                        raised.payload, seen_at)
+                  for change in changes for raised in classifier.classify(db, change, self.memory)
+                  if raised.name not in self.left_out]
+        if events:
+            key = id(events)
+            self.inflight[key] = seen_at
+            try:
+                await self.deliver(events)
+            finally:
+                self.inflight.pop(key, None)
+
     async def _read(self, db: str) -> None:
         where = classifier.account_of(db)
         if where is None or not self._mine(where[0]):
+            self.notes.pop(db, None)  # the partition went: its new holder reads the feed
             return
         checkpoint = await self._checkpoint_of(db)
+        notes = self.notes.pop(db, [])
+        if notes:
+            await self._hand_off(db, where[0], notes, notes[0]["seen_at"])
         if checkpoint is None:
             return
         while True:
@@ -206,18 +245,10 @@ class Pipeline:
                 self.missing.add(db)
                 self.known.pop(db, None)
                 return
-            seen_at = time.monotonic()
-            events = [Event(raised.event_id, raised.hook, raised.name, where[0], raised.doc_type, raised.doc_id,
-                            raised.payload, seen_at)
-                      for change in batch.results for raised in classifier.classify(db, change, self.memory)
-                      if raised.name not in self.left_out]
-            if events:
-                key = id(events)
-                self.inflight[key] = seen_at
-                try:
-                    await self.deliver(events)
-                finally:
-                    self.inflight.pop(key, None)
+            notes = self.notes.pop(db, [])  # written here while the feed was read: they come first
+            if notes:
+                await self._hand_off(db, where[0], notes, notes[0]["seen_at"])
+            await self._hand_off(db, where[0], batch.results, time.monotonic())
             if not self.leases.holds_account(where[0]):
                 return  # the lease went meanwhile: the new holder resumes from the last checkpoint
             if batch.last_seq != checkpoint.since:

@@ -28,6 +28,8 @@ ROUTES = [
     web.put("/v2/api_auth", api_auth.api_auth),
     web.get("/v2/openapi.json", openapi.openapi),
     web.get("/v2/webhooks", webhooks.available_hooks),
+    web.get("/v2/webhooks/samples", webhooks.sample_names),
+    web.get("/v2/webhooks/samples/{sample}", webhooks.hook_samples),
     # boxes
     web.get(BOXES, vmboxes.list_boxes),
     web.put(BOXES, vmboxes.create_box),

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..webhooks import available
+from ..voicemail import filters
+from ..webhooks import available, samples
 from ..webhooks.hooks import public
 from ..webhooks.service import Webhooks
 from . import bodies, envelope
 from .context import account, settings
-from .openapi import WINDOW, Body, describe, items, ref
+from .inputs import filters as query_filters, listing_query
+from .openapi import FILTERS, PAGING, WINDOW, Body, describe, items, ref
+from .pages import paged
 
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
 
@@ -33,9 +36,24 @@ async def available_hooks(request: web.Request) -> web.Response:
     return envelope.success(request, list(available.available()))
 
 
-@describe("The account's hooks", data=items("WebhookSummary"))
+@describe("The hooks that have sample payloads", data={"type": "array", "items": {"type": "string"}}, auth=False,
+          storage=False)
+async def sample_names(request: web.Request) -> web.Response:
+    return envelope.success(request, samples.names())
+
+
+@describe("Sample payloads of one hook, as delivered before `custom_data` is merged in (Crossbar's filters apply)",
+          data=items("WebhookSample"), query=FILTERS, auth=False, storage=False, errors=(404,))
+async def hook_samples(request: web.Request) -> web.Response:
+    keep = filters.build(query_filters(request.query))
+    return envelope.success(request, samples.samples(request.match_info["sample"], keep))
+
+
+@describe("The account's hooks", data=items("WebhookSummary"), paged=True, query=PAGING + FILTERS, errors=(400,))
 async def list_hooks(request: web.Request) -> web.Response:
-    return envelope.success(request, await webhooks(request).hooks.listing(account(request)))
+    query = listing_query(request.query, strict_page_size=False)
+    page = await webhooks(request).hooks.listing(account(request), query)
+    return paged(request, query, page, page.rows)
 
 
 @describe("Create a hook", data=ref("Webhook"), status=201, body=Body("json", "webhooks"), headers=("Location",),

@@ -11,7 +11,9 @@ from ..storage.dbnames import encoded, gregorian_now
 from ..storage.store import Store
 from ..voicemail.accounts import Account
 from ..voicemail.errors import BadIdentifier, Invalid, field_error
+from ..voicemail import filters, paging
 from ..voicemail.ids import new_id
+from ..voicemail.inputs import ListingQuery
 from ..voicemail.validation import validate
 from . import available, receivers
 
@@ -34,6 +36,17 @@ def public(doc: JSON) -> JSON:
     if doc.get(DISABLED_MESSAGE):
         out["disable_reason"] = doc[DISABLED_MESSAGE]
     return out
+
+
+def _start(account: Account, token: str) -> paging.Cursor:
+    """A start key this service gave out for this account's hooks: one of another account's range would list
+    its hooks."""
+    cursor = paging.Cursor.decode(token)
+    key = cursor.key
+    if cursor.segment == "" and isinstance(key, list) and 1 <= len(key) <= 2 and key[0] == account.id \
+            and all(isinstance(part, str) for part in key):
+        return cursor
+    raise Invalid({"start_key": {"invalid": {"message": "start_key is not one this service gave out"}}})
 
 
 def summary(doc: JSON) -> JSON:
@@ -98,17 +111,26 @@ def _check_modifiers(hook: str, custom_data: JSON | None) -> None:
 
 
 class Hooks:
-    def __init__(self, store: Store, refuse_private: bool = False):
+    def __init__(self, store: Store, refuse_private: bool = False, page_size: int = 50):
         self.store = store
         self.refuse_private = refuse_private
+        self.page_size = page_size
 
     async def install(self) -> None:
         await self.store.create_db(DB, CLASSIFICATION)
 
-    async def listing(self, account: Account) -> list[JSON]:
-        rows = await self.store.rows(DB, CLASSIFICATION, "webhooks", "crossbar_listing",
-                                     startkey=[account.id], endkey=[account.id, {}], include_docs=True)
-        return [summary(row["doc"]) for row in rows if row.get("doc")]
+    async def listing(self, account: Account, query: ListingQuery) -> paging.Page:
+        """The account's hooks (rows of `crossbar_listing`, as summaries), paged as every listing is; `filter_*`
+        look at what the API shows of a hook (never its signing secret, which a filter could guess at)."""
+        accept = filters.build(query.filters)
+        page_size = (query.page_size or self.page_size) if query.paginate else None
+        start = _start(account, query.start_key) if query.paginate and query.start_key else None
+        segment = paging.Segment("", DB, CLASSIFICATION, "webhooks", "crossbar_listing",
+                                 {"startkey": [account.id], "endkey": [account.id, {}], "include_docs": True})
+        page = await paging.collect(self.store, [segment],
+                                    (lambda row: accept(public(row["doc"]))) if accept else None, page_size, start)
+        page.rows = [summary(row["doc"]) for row in page.rows if row.get("doc")]
+        return page
 
     async def create(self, account: Account, data: JSON) -> JSON:
         valid = check(_client_fields(data), self.refuse_private)

@@ -4,6 +4,7 @@ connection pool of their own (feeds never wait behind API requests, nor the reve
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import socket
@@ -47,7 +48,7 @@ class Webhooks:
         self.also = also  # another taker of the pipeline's events (email: kazoo_vm/notifications)
         self.lifecycle = lifecycle
         self.store = store
-        self.hooks = Hooks(store, settings.webhook_refuse_private)
+        self.hooks = Hooks(store, settings.webhook_refuse_private, settings.page_size)
         self.attempts = Attempts(store)
         # one per process: `serve --workers N` runs several processes on one port
         self.instance = instance or f"{socket.gethostname()}:{settings.port}:{os.getpid()}"
@@ -95,10 +96,25 @@ class Webhooks:
         await asyncio.gather(self.dispatcher.deliver(events), self.also.accept(events))
 
     async def _message_written(self, event: MessageEvent) -> None:
-        """The message lifecycle point: a message written through this process has its database read at once
-        (when this instance holds its partition) instead of at the next poll or `_db_updates` report."""
-        if self.pipeline is not None and event.account.id in self.pipeline.watched():
-            self.pipeline.mark(db_of(event.account, event.message_id))
+        """The message lifecycle point: when this instance reports the account's events, each revision written
+        through it is handed to the pipeline as written (a feed, which shows only the newest revision, would
+        coalesce a folder change and a delete that follow each other), and its database is read at once.
+        A hard delete (the original of a move) leaves a tombstone, which the feed always shows."""
+        pipeline = self.pipeline
+        if pipeline is None or not pipeline.follows(event.account.id):
+            return
+        db = db_of(event.account, event.message_id)
+        doc = event.new
+        if doc is None or not doc.get("_rev"):
+            pipeline.mark(db)
+            return
+        if "_attachments" not in doc and _generation(doc["_rev"]) > 1:
+            # written in two steps (the document, then its audio): the stored revision has the stubs
+            doc = await self.store.revision(db, event.message_id, doc["_rev"])
+            if doc is None:
+                pipeline.mark(db)
+                return
+        pipeline.note(db, _without_audio(doc))
     async def _sync(self) -> None:
         try:
             await self.pipeline.sync_watched()
@@ -125,6 +141,21 @@ class Webhooks:
             await self.dispatcher.close()
         if self._client is not None:
             await self._client.close()
+
+
+def _without_audio(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a written document for the pipeline: attachments as stubs, never the audio a move or a
+    migration sends inline (what waits for a feed's read stays small)."""
+    copied = copy.deepcopy({key: value for key, value in doc.items() if key != "_attachments"})
+    if "_attachments" in doc:
+        copied["_attachments"] = {name: {key: value for key, value in stub.items() if key != "data"}
+                                  for name, stub in (doc["_attachments"] or {}).items()}
+    return copied
+
+
+def _generation(rev: str) -> int:
+    head = rev.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 async def _tree(accounts: Accounts, account_id: str) -> tuple[str, ...]:
