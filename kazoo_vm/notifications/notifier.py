@@ -123,7 +123,7 @@ class Notifier:
             await self._finish(doc, "skipped", "the message was deleted")
             return
         if doc.get("recipients") is None:
-            doc["recipients"] = recipients(box, await self._owner(account, box))
+            doc["recipients"] = recipients(box, await self.owner(account, box))
             doc["pending"] = list(doc["recipients"])
             doc["action"] = after_notify_action(box)
         if doc.get("pending"):
@@ -150,7 +150,7 @@ class Notifier:
         await self.deliver_events([event])
         doc["saved_raised"] = True
 
-    async def _owner(self, account: Account, box: JSON) -> JSON | None:
+    async def owner(self, account: Account, box: JSON) -> JSON | None:
         owner_id = box.get("owner_id")
         if not isinstance(owner_id, str) or not owner_id:
             return None
@@ -171,7 +171,7 @@ class Notifier:
         return compose.Recording(audio.content_type, audio.length, data)
 
     async def build(self, account: Account, box: JSON, message: JSON, to: list[str]) -> compose.Email:
-        owner = await self._owner(account, box)
+        owner = await self.owner(account, box)
         recording = await self.recording(account, box, message["_id"])
         return compose.compose(self.templates, self.sender, to, account, box, owner, message, recording,
                                self.settings.email_max_attachment_bytes)

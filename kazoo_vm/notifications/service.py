@@ -124,7 +124,7 @@ class Notifications:
             message = _sample(box, account.realm)
         else:
             box, message = await self.voicemail.message.load(account, box_id, message_id)
-        owner = await notifier._owner(account, box)
+        owner = await notifier.owner(account, box)
         to = recipients(box, owner)
         recording = await notifier.recording(account, box, message["_id"]) if message_id else None
         mail = compose.compose(notifier.templates, self.settings.email_from or "(KAZOO_VM_EMAIL_FROM not set)", to,
