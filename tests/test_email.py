@@ -223,6 +223,30 @@ async def test_a_permanent_refusal_is_not_retried_and_the_others_still_get_it(ma
     assert (await stored(couch, api, message_id))["metadata"]["folder"] == "deleted"
 
 
+async def test_one_accepted_applies_the_action_while_another_is_retried(mail_app, api, couch, smtp_server):
+    smtp_server.refuse["busy@example.com"] = "451 4.7.1 greylisted"
+    box = await api.create_box(notify_email_addresses=["busy@example.com", "ok@example.com"],
+                               save_after_notify=True)
+    await followed(mail_app, account_id=api.account_id)
+    message_id = (await upload_message(api, box["id"])).data["media_id"]
+    (first,) = await smtp_server.wait_for(1)
+    assert first.recipients == ["ok@example.com"]
+    record = await record_of(couch, api, message_id, done=False)
+    deadline = asyncio.get_running_loop().time() + 30
+    while not record.get("action_applied"):
+        assert asyncio.get_running_loop().time() < deadline, record
+        record = await record_of(couch, api, message_id, done=False)
+    assert record["pending"] == ["busy@example.com"] and not record["done"]
+    assert (await stored(couch, api, message_id))["metadata"]["folder"] == "saved"
+    del smtp_server.refuse["busy@example.com"]
+    mails = await smtp_server.wait_for(2)
+    assert [mail.recipients for mail in mails] == [["ok@example.com"], ["busy@example.com"]]
+    record = await record_of(couch, api, message_id)
+    assert record["accepted"] == ["ok@example.com", "busy@example.com"] and record["state"] == "sent"
+    await asyncio.sleep(1.5)
+    assert len(smtp_server.received) == 2
+
+
 async def test_all_refused_for_good_means_no_action(mail_app, api, couch, smtp_server):
     smtp_server.refuse["gone@example.com"] = "550 5.1.1 no such user"
     box = await api.create_box(notify_email_addresses=["gone@example.com"], save_after_notify=True)

@@ -128,10 +128,11 @@ class Notifier:
             doc["action"] = after_notify_action(box)
         if doc.get("pending"):
             await self._send(doc, account, box, message)
-        if doc.get("pending"):
-            return  # waiting for a retry
         if doc.get("accepted") and not doc.get("action_applied"):
-            await self._apply_action(doc, account)
+            await self._apply_action(doc, account)  # at the first acceptance, even while others are retried
+        if doc.get("pending"):
+            await self.records.save(doc, release=True)  # waiting for a retry, which any instance may make
+            return
         if doc.get("action", NOTHING) == NOTHING or not doc.get("accepted"):
             await self._raise_saved(doc, account, message)
         if not doc.get("recipients"):
@@ -208,9 +209,10 @@ class Notifier:
         else:
             doc["state"] = "sent" if doc["accepted"] else "refused"
         # written before anything else happens: from here on, this mail is never sent again
-        await self.records.save(doc, release=bool(doc["pending"]))
+        await self.records.save(doc)
 
     async def _apply_action(self, doc: JSON, account: Account) -> None:
+        """Once per record; the record says so before the claim is let go."""
         action = doc.get("action") or NOTHING
         if action in (SAVE, DELETE):
             folder = "saved" if action == SAVE else "deleted"
