@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from kazoo_vm.devtools.local_couch import free_port
 
@@ -42,13 +43,17 @@ class SmtpServer:
     hold_rcpt: int = 0
     hold_data: int = 0
     released: threading.Event = field(default_factory=threading.Event)
+    login: tuple[str, str] | None = None  # required AUTH (over plain TCP: a test server only)
+    logins: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
 
     def start(self) -> "SmtpServer":
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        auth = dict(auth_required=True, auth_require_tls=False, authenticator=self._authenticate) if self.login \
+            else {}
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **auth)
         self.controller.start()
         return self
 
@@ -58,6 +63,12 @@ class SmtpServer:
             self.controller.stop()
 
     # aiosmtpd handler hooks
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        given = (auth_data.login.decode(), auth_data.password.decode()) if isinstance(auth_data, LoginPassword) \
+            else None
+        self.logins.append(f"{mechanism}:{given[0] if given else '?'}")
+        return AuthResult(success=given == self.login)
+
     async def _hold(self) -> None:
         while not self.released.is_set():
             await asyncio.sleep(0.05)

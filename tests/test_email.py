@@ -418,3 +418,29 @@ async def test_voicemail_saved_follows_only_when_the_message_stays_new(mail_app,
     finally:
         await receiver.stop()
         await delete_hooks(couch, [api.account_id])
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")  # a loopback test server
+async def test_smtp_credentials_are_used_and_never_logged(instances, api, couch, caplog):
+    server = SmtpServer(login=("mailer", "s3cr3t-pass")).start()
+    try:
+        wrong = await instances(smtp_url=f"smtp://mailer:wrong-pass@127.0.0.1:{server.port}")
+        box = await api.create_box(notify_email_addresses=["auth@example.com"])
+        await followed(wrong, account_id=api.account_id)
+        first = (await upload_message(api, box["id"])).data["media_id"]
+        record = await record_of(couch, api, first, done=False)
+        deadline = asyncio.get_running_loop().time() + 30
+        while record.get("attempts", 0) < 1:
+            assert asyncio.get_running_loop().time() < deadline, record
+            record = await record_of(couch, api, first, done=False)
+        assert record["pending"] == ["auth@example.com"], record  # a refused login is tried again, not given up
+        assert server.received == [] and server.logins and all(login.endswith(":mailer") for login in server.logins)
+        server.login = ("mailer", "wrong-pass")  # the operator fixes the server side: the retry goes through
+        (mail,) = await server.wait_for(1)
+        assert mail.recipients == ["auth@example.com"]
+        logged = "\n".join(record.getMessage() for record in caplog.records)
+        assert "wrong-pass" not in logged and "s3cr3t" not in logged
+        stored_record = await record_of(couch, api, first)
+        assert "wrong-pass" not in json.dumps(stored_record)
+    finally:
+        server.stop()
