@@ -26,8 +26,9 @@ FAST = dict(events=True, events_poll_seconds=0.3, webhook_backoff=0.2, webhook_t
 
 
 @pytest.fixture
-async def events_instance(settings):
-    """An instance with events on; yields its app and its URL."""
+async def events_instance(settings, api):
+    """An instance with events on; yields its app and its URL. It needs `api` so that it stops before the
+    account's cleanup deletes the checkpoints it may still be moving (a conflict, seen on the cluster)."""
     port = free_port()
     runner = web.AppRunner(make_app(replace(settings, port=port, **FAST)), access_log=None)
     await runner.setup()
