@@ -53,7 +53,9 @@ async def start_instance(settings, smtp_server, **overrides):
 
 
 @pytest.fixture
-async def instances(settings, smtp_server):
+async def instances(settings, smtp_server, api):
+    """Starts instances with email on. They need `api` so that they stop before the account's cleanup deletes
+    the checkpoints and email records they may still be writing (a conflict on a cluster)."""
     runners = []
 
     async def start(**overrides):

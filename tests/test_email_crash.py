@@ -32,8 +32,8 @@ def smtp_server():
 
 
 @pytest.fixture
-async def serve(couch_url, smtp_server):
-    """Starts `kazoo-vm serve` processes with email on; kills what is left at the end."""
+async def serve(couch_url, smtp_server, api):  # noqa: F811
+    """Starts `kazoo-vm serve` processes with email on; stops what is left before the account's cleanup."""
     started: list[subprocess.Popen] = []
 
     async def start() -> subprocess.Popen:
