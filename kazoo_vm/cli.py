@@ -1,4 +1,4 @@
-"""`kazoo-vm`: serve the API, create accounts, run a local development server."""
+"""`kazoo-vm`: serve the API, create accounts, run a local development server, migrate, preview emails."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,8 @@ def _safe_url(url: str) -> str:
 def serve(settings: Settings, host: str, port: int, *, reuse_port: bool = False) -> None:
     from .http.app import make_app
 
-    web.run_app(make_app(settings), host=host, port=port, access_log=None, reuse_port=reuse_port or None,
+    web.run_app(make_app(replace(settings, host=host, port=port)), host=host, port=port, access_log=None,
+                reuse_port=reuse_port or None,
                 print=lambda _: logging.getLogger("kazoo_vm").info("serving on http://%s:%s", host, port))
 
 
@@ -177,6 +179,17 @@ async def migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if run.total.failed else 0
 
 
+async def notify_preview(settings: Settings, account_id: str, box_id: str, message_id: str | None) -> str:
+    """The email a new message of the box gets (the message named, else a sample), composed, not sent."""
+    from .notifications.service import Notifications, render_preview
+
+    voicemail = Voicemail(settings)
+    try:
+        return render_preview(await Notifications(settings, voicemail).preview(account_id, box_id, message_id))
+    finally:
+        await voicemail.close()
+
+
 @contextmanager
 def progress_reporter(total: int, dry_run: bool):
     """A progress bar on a terminal; plain log lines otherwise."""
@@ -301,6 +314,17 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("--workers", type=_positive, default=4, help="accounts migrated at once (default 4)")
     cmd.add_argument("--batch", type=_positive, default=200, help="messages written per _bulk_docs (default 200)")
     cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    notify = commands.add_parser("notify", help="new voicemail by email", description="New voicemail by email.")
+    notify_commands = notify.add_subparsers(dest="notify_command", required=True, metavar="COMMAND")
+    cmd = notify_commands.add_parser(
+        "preview", help="print the email a new message would get, without sending it",
+        description="Print the email a box's new message gets (headers, text body, attachment name and size), "
+                    "with the templates and KAZOO_VM_EMAIL_FROM in force; nothing is sent. Without --message, "
+                    "a sample message.")
+    cmd.add_argument("--account", required=True, metavar="ID", help="the account")
+    cmd.add_argument("--box", required=True, metavar="ID", help="the box")
+    cmd.add_argument("--message", metavar="ID", help="one of the box's messages (default: a sample)")
     return top
 
 
@@ -326,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(asyncio.run(create_account(settings, args.name, args.realm, args.parent))))
         elif args.command == "fixtures" and args.fixtures_command == "load":
             print(json.dumps(asyncio.run(load_fixtures(settings, args.path, args.account))))
+        elif args.command == "notify" and args.notify_command == "preview":
+            sys.stdout.write(asyncio.run(notify_preview(settings, args.account, args.box, args.message)))
         elif args.command == "migrate":
             if args.box and not args.account:
                 raise CliError("--box needs --account")

@@ -41,7 +41,8 @@ def couch_url():
 
 @pytest.fixture(scope="session")
 def settings(couch_url) -> Settings:
-    return Settings(couchdb_url=couch_url, secret=SECRET, port=free_port(), couch_timeout=5.0,
+    # events off: the event tests start instances of their own (tests/test_webhooks_delivery.py)
+    return Settings(couchdb_url=couch_url, secret=SECRET, port=free_port(), couch_timeout=5.0, events=False,
                     write_quorum=os.environ.get("KAZOO_VM_COUCHDB_WRITE_QUORUM") or Settings.write_quorum)
 
 

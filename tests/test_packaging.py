@@ -39,6 +39,17 @@ def test_the_data_folders_are_read_from_the_package_as_they_are_in_the_repositor
             assert shipped.joinpath(*name.parts).read_bytes() == (ROOT / folder / name).read_bytes()
 
 
+def test_the_email_templates_are_read_from_the_package_as_they_are_in_the_repository():
+    files = sorted(path.relative_to(ROOT / "email_templates") for path in (ROOT / "email_templates").glob("*/*.*"))
+    assert {name.name for name in files} >= {"subject.txt", "text.txt", "html.html"}
+    for name in files:
+        assert _data.email_templates_folder().joinpath(*name.parts).read_bytes() == \
+            (ROOT / "email_templates" / name).read_bytes()
+    package_data = setup_cfg()["options.package_data"]["kazoo_vm._data.email_templates"]
+    assert {pattern.strip() for pattern in package_data.split(",")} == {f"*/*{suffix}" for suffix in
+                                                                       {name.suffix for name in files}}
+
+
 def test_no_module_finds_files_from_its_own_location():
     """An installed package has no checkout around it: no `__file__` paths, no `parents[N]`."""
     offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "kazoo_vm").rglob("*.py")

@@ -360,3 +360,38 @@ async def test_of_writers_racing_for_one_document_exactly_one_wins(couch, couch_
         for client in clients:
             await client.close()
         await couch.db_delete(name)
+
+
+async def test_a_cancelled_request_is_cancelled_even_as_its_answer_arrives(couch):
+    """A task cancelled while its request runs (the event pipeline being closed, a request whose client went
+    away) must end cancelled, never carry on with the answer. Python 3.11's `asyncio.wait_for` returned the
+    answer when it arrived in the same loop iteration as the cancel; the pipeline's lease loop then never
+    stopped, and whatever closed it (a test, a service shutting down) waited for ever. Each round counts the
+    loop iterations one request takes, then cancels the next ones just before that many."""
+    import asyncio
+
+    async def iterations() -> int:
+        task, count = asyncio.create_task(couch.request("GET", "")), 0
+        while not task.done():
+            await asyncio.sleep(0)
+            count += 1
+        await task
+        return count
+
+    ignored, cancelled = 0, 0
+    for _ in range(150):
+        last = await iterations()
+        for back in (1, 2, 3):
+            task = asyncio.create_task(couch.request("GET", ""))
+            for _ in range(max(0, last - back)):
+                await asyncio.sleep(0)
+            if not task.cancel():
+                await task
+                continue
+            try:
+                await task
+            except asyncio.CancelledError:
+                cancelled += 1
+                continue
+            ignored += 1
+    assert cancelled and not ignored, f"{ignored} of {ignored + cancelled} cancels ignored"

@@ -1,5 +1,5 @@
 """The scenarios, in the order they run; each is `async run(ctx) -> list[Row]` and seeds its own data."""
-from . import audio, bulk, concurrent, listing, message_get, migration, paginate_false, vmboxes, zip_download
+from . import audio, bulk, concurrent, events, listing, message_get, migration, paginate_false, vmboxes, zip_download
 
 SCENARIOS = {
     "message_get": message_get.run,
@@ -11,4 +11,5 @@ SCENARIOS = {
     "zip": zip_download.run,
     "concurrent": concurrent.run,
     "migration": migration.run,
+    "events": events.run,
 }

@@ -1,6 +1,7 @@
 """The project's data files, shipped inside the package. The repository keeps them at its top level
-(`schemas/`, `couch_views/`); setup.cfg maps those folders to the packages `kazoo_vm._data.schemas` and
-`kazoo_vm._data.couch_views`, so they are read the same way from an editable install and from a wheel."""
+(`schemas/`, `couch_views/`, `email_templates/`); setup.cfg maps those folders to the packages
+`kazoo_vm._data.schemas`, `kazoo_vm._data.couch_views` and `kazoo_vm._data.email_templates`, so they are read
+the same way from an editable install and from a wheel."""
 from __future__ import annotations
 
 import json
@@ -17,6 +18,11 @@ def schemas_folder() -> Traversable:
 def couch_views_folder() -> Traversable:
     """`couch_views/`: the design documents, one folder per kind of database."""
     return files(f"{__name__}.couch_views")
+
+
+def email_templates_folder() -> Traversable:
+    """`email_templates/`: the Jinja2 templates of the emails, one folder per notification."""
+    return files(f"{__name__}.email_templates")
 
 
 def json_documents(folder: Traversable) -> dict[str, Any]:

@@ -15,8 +15,10 @@ from ..config import Settings
 from ..storage import Conflict, StorageError, Unavailable
 from ..voicemail.errors import InvalidCredentials, VoicemailError
 from ..voicemail.service import Voicemail
-from . import envelope, openapi, tokens
-from .context import AUTH_ACCOUNT_ID, AUTH_TOKEN, AUTHORIZED_ACCOUNT, REQUEST_ID, SETTINGS, VOICEMAIL
+from ..notifications.service import Notifications
+from ..webhooks.service import Webhooks
+from . import envelope, openapi, tokens, webhooks
+from .context import AUTH_ACCOUNT_ID, AUTH_TOKEN, AUTHORIZED_ACCOUNT, NOTIFICATIONS, REQUEST_ID, SETTINGS, VOICEMAIL
 from .routes import ROUTES
 
 log = logging.getLogger("kazoo_vm.http")
@@ -126,15 +128,22 @@ def make_app(settings: Settings, voicemail: Voicemail | None = None) -> web.Appl
     app.on_response_prepare.append(common_headers)
     app[VOICEMAIL] = voicemail or Voicemail(settings)
     app[openapi.DOCUMENT] = {}
+    app[NOTIFICATIONS] = Notifications(settings, app[VOICEMAIL])
+    app[webhooks.WEBHOOKS] = Webhooks(settings, app[VOICEMAIL].store, lifecycle=app[VOICEMAIL].lifecycle,
+                                      also=app[NOTIFICATIONS])
     app.router.add_routes(ROUTES)
 
     async def open_and_close(app: web.Application):
         try:
             await app[VOICEMAIL].start()
+            await app[webhooks.WEBHOOKS].start()
+            await app[NOTIFICATIONS].start()
         except Unavailable as failure:
             log.warning("CouchDB not reachable at start (%s); design documents will be installed on first use",
                         failure)
         yield
+        await app[NOTIFICATIONS].close()
+        await app[webhooks.WEBHOOKS].close()
         await app[VOICEMAIL].close()
 
     app.cleanup_ctx.append(open_and_close)

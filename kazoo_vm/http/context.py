@@ -4,12 +4,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..config import Settings
+from ..notifications.service import Notifications
 from ..voicemail.accounts import Account
 from ..voicemail.actor import Actor
 from ..voicemail.service import Voicemail
 
 VOICEMAIL = web.AppKey("voicemail", Voicemail)
 SETTINGS = web.AppKey("settings", Settings)
+NOTIFICATIONS = web.AppKey("notifications", Notifications)
 REQUEST_ID = web.RequestKey("request_id", str)
 AUTHORIZED_ACCOUNT = web.RequestKey("account", Account)
 AUTH_ACCOUNT_ID = web.RequestKey("auth_account_id", str)

@@ -27,6 +27,8 @@ COMPONENTS = SCHEMAS_DIR / "openapi" / "components.json"
 PATH_PARAMETERS: dict[str, JSON] = {
     "account_id": {"type": "string", "pattern": ACCOUNT_ID.pattern},
     "box_id": {"type": "string", "pattern": BOX_ID.pattern, "not": {"enum": sorted(RESERVED)}},
+    "hook_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    "sample": {"type": "string", "description": "A hook name: `object`, `notifications`"},
     "message_id": {"type": "string",
                    "anyOf": [{"pattern": MESSAGE_ID.pattern}, {"pattern": LEGACY_MESSAGE_ID.pattern}]},
 }

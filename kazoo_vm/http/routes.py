@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import api_auth, health, message, messages, openapi, vmboxes
+from . import api_auth, health, message, messages, openapi, vmboxes, webhooks
 
 BOXES = "/v2/accounts/{account_id}/vmboxes"
 ACCOUNT_MESSAGES = BOXES + "/messages"
@@ -18,12 +18,18 @@ MESSAGES = BOX + "/messages"
 ZIP = MESSAGES + "/raw"
 MESSAGE = MESSAGES + "/{message_id:(?!raw$)[^/]+}"
 RAW = MESSAGE + "/raw"
+HOOKS = "/v2/accounts/{account_id}/webhooks"
+HOOK_ATTEMPTS_ALL = HOOKS + "/attempts"
+HOOK = HOOKS + "/{hook_id:(?!attempts$)[^/]+}"
 
 ROUTES = [
     # no auth
     web.get("/v2/health", health.health),
     web.put("/v2/api_auth", api_auth.api_auth),
     web.get("/v2/openapi.json", openapi.openapi),
+    web.get("/v2/webhooks", webhooks.available_hooks),
+    web.get("/v2/webhooks/samples", webhooks.sample_names),
+    web.get("/v2/webhooks/samples/{sample}", webhooks.hook_samples),
     # boxes
     web.get(BOXES, vmboxes.list_boxes),
     web.put(BOXES, vmboxes.create_box),
@@ -45,4 +51,14 @@ ROUTES = [
     web.delete(MESSAGE, message.delete_message),
     web.get(RAW, message.download_audio),
     web.put(RAW, message.upload_audio),
+    # webhooks (cb_webhooks)
+    web.get(HOOKS, webhooks.list_hooks),
+    web.put(HOOKS, webhooks.create_hook),
+    web.patch(HOOKS, webhooks.reenable_hooks),
+    web.get(HOOK_ATTEMPTS_ALL, webhooks.account_attempts),
+    web.get(HOOK, webhooks.get_hook),
+    web.post(HOOK, webhooks.replace_hook),
+    web.patch(HOOK, webhooks.patch_hook),
+    web.delete(HOOK, webhooks.delete_hook),
+    web.get(HOOK + "/attempts", webhooks.hook_attempts),
 ]

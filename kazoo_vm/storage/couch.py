@@ -186,7 +186,11 @@ class CouchClient:
                             kwargs: dict[str, Any]) -> tuple[int, Any]:
         async with self._open(method, path, **kwargs) as resp:
             try:
-                payload = await asyncio.wait_for(resp.json(content_type=None), self.request_timeout)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the answer instead of raising
+                # when a cancel comes in the loop iteration the answer arrives (cpython gh-86296), and a
+                # cancelled task that carries on never stops (the event pipeline's loops, on close)
+                async with asyncio.timeout(self.request_timeout):
+                    payload = await resp.json(content_type=None)
             except (ValueError, asyncio.TimeoutError) as exc:
                 # a cluster node dying while CouchDB streams an answer cuts it short: sent again, as a dropped one
                 raise Unavailable(f"CouchDB sent an unreadable answer to {method}", dropped=True) from exc

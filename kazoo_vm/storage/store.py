@@ -47,6 +47,14 @@ class Store:
         """A document; NotFound when it (or its database) does not exist."""
         return await self.client.get(db, doc_id)
 
+    async def revision(self, db: str, doc_id: str, rev: str) -> JSON | None:
+        """One revision of a document (with its attachment stubs); None when it is gone (compacted, deleted
+        database)."""
+        try:
+            return await self.client.get(db, doc_id, rev=rev)
+        except NotFound:
+            return None
+
     async def find(self, db: str, doc_id: str) -> JSON | None:
         """A document, or None when it (or its database) does not exist."""
         return await self.client.get_or_none(db, doc_id)

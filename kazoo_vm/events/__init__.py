@@ -1,0 +1,3 @@
+"""Voicemail events from CouchDB's change feeds: what a change means (`classify`, with what the pipeline
+remembers of each document in `memory`), the payloads Kazoo sends (`payloads`), which databases to read
+(`discovery`), who reads which (`leases`), where each feed is (`checkpoints`), and the loop (`pipeline`)."""

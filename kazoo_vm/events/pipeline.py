@@ -1,0 +1,258 @@
+"""The event pipeline of one instance: CouchDB's feeds -> events -> hand-off to the dispatcher ->
+checkpoint.
+
+- Which databases: those of accounts that have hooks (`HookSet.watched`), in the partitions this instance
+  holds (`leases`). With `_db_updates` (Apache CouchDB) one long-poll on it says which databases changed; a
+  server without it (PouchDB Server) gets a bounded poll: every `events_poll_seconds`, one `_changes` read of
+  each followed database.
+- Each changed database is read from its checkpoint in batches of BATCH changes (one request each, never one
+  per event); the batch's events are handed to the dispatcher, and only when all are settled is the
+  checkpoint moved past them. A process killed at any point resumes from the last checkpoint: events after
+  it are delivered again, with the same event_id.
+- A database first followed starts from "now" (its current position): a new deployment or a new hook does
+  not replay history. One that is created while followed (a new monthly database) is read from its start.
+- Messages written through this instance (the message lifecycle point) are handed in as they were written
+  (`note`), each revision, and classified before the database's feed is read: the feed, which shows only each
+  document's newest revision, cannot coalesce them, and the revisions it then shows are already known to the
+  classifier's memory, so nothing is reported twice. The feed supplies what other writers did.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..storage import StorageError
+from ..storage.changes import Feeds, NoDbUpdates
+from . import classify as classifier
+from .checkpoints import Checkpoint, Checkpoints
+from .discovery import databases_of
+from .leases import RENEW_SECONDS, Leases, partition_of
+from .memory import Memory
+from .records import Event
+
+log = logging.getLogger("kazoo_vm.events")
+BATCH = 200
+READERS = 8  # databases read at the same time
+NOTES_PER_DB = 1000  # revisions written here waiting for their database's read; beyond, the feed reports them
+WAIT_SECONDS = 25.0
+RETRY_SECONDS = 1.0
+Deliver = Callable[[list[Event]], Awaitable[None]]
+
+
+class Pipeline:
+    def __init__(self, feeds: Feeds, leases: Leases, watched: Callable[[], set[str]], deliver: Deliver,
+                 retention_days: int, poll_seconds: float):
+        self.feeds = feeds
+        self.leases = leases
+        self.watched = watched
+        self.deliver = deliver
+        self.retention_days = retention_days
+        self.poll_seconds = poll_seconds
+        self.checkpoints = Checkpoints(feeds)
+        self.memory = Memory()
+        self.known: dict[str, Checkpoint] = {}
+        self.fresh: set[str] = set()  # created while followed: read from the start
+        self.missing: set[str] = set()
+        self.dirty: set[str] = set()
+        self.notes: dict[str, list[dict[str, Any]]] = {}  # db -> changes written through this instance
+        self.reading: dict[str, asyncio.Task] = {}
+        self.readers = asyncio.Semaphore(READERS)
+        self.inflight: dict[int, float] = {}
+        self.initialized: set[str] = set()
+        self.mode = "starting"
+        self.error: str | None = None
+        self.tasks: list[asyncio.Task] = []
+        self.batches = 0
+        self.left_out: set[str] = set()  # event names another part raises itself (email: voicemail_saved)
+
+    # lifecycle
+    async def start(self) -> None:
+        self.tasks = [asyncio.create_task(self._guard(self._lease_loop)),
+                      asyncio.create_task(self._guard(self._source_loop))]
+
+    async def close(self) -> None:
+        for task in [*self.tasks, *self.reading.values()]:
+            task.cancel()
+        await asyncio.gather(*self.tasks, *self.reading.values(), return_exceptions=True)
+        try:
+            await self.leases.release_all()
+        except StorageError:
+            pass
+
+    def status(self) -> dict[str, Any]:
+        oldest = min(self.inflight.values(), default=None)
+        return {"running": bool(self.tasks) and not all(task.done() for task in self.tasks),
+                "mode": self.mode, "partitions": sorted(n for n in self.leases.held if self.leases.holds(n)),
+                "accounts_followed": len(self.initialized), "databases_followed": len(self.known),
+                "batches_handed_off": self.batches,
+                "oldest_undelivered_seconds": round(time.monotonic() - oldest, 3) if oldest is not None else 0.0,
+                **({"error": self.error} if self.error else {})}
+
+    async def _guard(self, loop: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as failure:  # noqa: BLE001 - the pipeline must outlive CouchDB outages and bugs
+                self.error = f"{type(failure).__name__}: {failure}"[:200]
+                log.warning("event pipeline: %s", self.error)
+                await asyncio.sleep(RETRY_SECONDS)
+
+    # who follows what
+    def _mine(self, account_id: str) -> bool:
+        return account_id in self.watched() and self.leases.holds_account(account_id)
+
+    async def _lease_loop(self) -> None:
+        await self.feeds.ensure_events_db()
+        while True:
+            taken = await self.leases.renew()
+            for checkpoint in await self.checkpoints.all() if taken else []:
+                where = classifier.account_of(checkpoint.db)
+                if where and partition_of(where[0]) in taken:
+                    self.known[checkpoint.db] = checkpoint
+                    self.mark(checkpoint.db)
+            if taken:
+                self.initialized = {a for a in self.initialized if partition_of(a) not in taken}
+            await self.sync_watched()
+            self.error = None
+            await asyncio.sleep(RENEW_SECONDS)
+
+    async def sync_watched(self) -> None:
+        """Accounts newly followed here get their databases' checkpoints (at "now" where there is none)."""
+        for account_id in sorted(a for a in self.watched() if self._mine(a) and a not in self.initialized):
+            for db in databases_of(account_id, self.retention_days):
+                await self._checkpoint_of(db)
+            self.initialized.add(account_id)
+        self.initialized &= self.watched()
+
+    # which databases changed
+    async def _source_loop(self) -> None:
+        await self.feeds.ensure_events_db()
+        try:
+            since = (await self.feeds.db_updates("now", 0.001)).last_seq
+        except NoDbUpdates:
+            self.mode = "poll"
+            await self._poll()
+            return
+        self.mode = "db_updates"
+        while True:
+            batch = await self.feeds.db_updates(since, WAIT_SECONDS)
+            for update in batch.results:
+                db = update.get("db_name", "")
+                where = classifier.account_of(db)
+                if where is None or not self._mine(where[0]):
+                    continue
+                if update.get("type") == "created":
+                    self.fresh.add(db)
+                    self.missing.discard(db)
+                if update.get("type") in ("created", "updated"):
+                    self.mark(db)
+            since = batch.last_seq
+
+    async def _poll(self) -> None:
+        while True:
+            for account_id in sorted(self.watched()):
+                if self._mine(account_id):
+                    for db in databases_of(account_id, self.retention_days):
+                        self.mark(db)
+            await asyncio.sleep(self.poll_seconds)
+
+    # reading one database
+    def follows(self, account_id: str) -> bool:
+        """Whether this instance reports the account's events now (it has hooks, and its partition is held)."""
+        return self._mine(account_id)
+
+    def note(self, db: str, doc: dict[str, Any]) -> None:
+        """A revision of a message written through this instance (`doc` as stored, with `_rev` and its
+        attachment stubs): reported as written, before the feed is read, and the database read at once."""
+        where = classifier.account_of(db)
+        if where is None or not self._mine(where[0]):
+            return
+        notes = self.notes.setdefault(db, [])
+        if len(notes) < NOTES_PER_DB:
+            notes.append({"id": doc["_id"], "doc": doc, "changes": [{"rev": doc["_rev"]}], "seen_at": time.monotonic()})
+        self.mark(db)
+
+    def mark(self, db: str) -> None:
+        self.dirty.add(db)
+        if db not in self.reading or self.reading[db].done():
+            self.reading[db] = asyncio.create_task(self._follow(db))
+
+    async def _follow(self, db: str) -> None:
+        async with self.readers:
+            while db in self.dirty:
+                self.dirty.discard(db)
+                try:
+                    await self._read(db)
+                except StorageError as failure:
+                    self.error = f"{db}: {failure}"[:200]
+                    log.warning("cannot read the feed of %s: %s", db, failure)
+                    return
+
+    async def _checkpoint_of(self, db: str) -> Checkpoint | None:
+        """The database's checkpoint; a database followed for the first time starts at "now" (None when it
+        does not exist yet: it will be read from its start once it does)."""
+        if db in self.known:
+            return self.known[db]
+        checkpoint = await self.checkpoints.load(db)
+        if checkpoint is None:
+            if db in self.fresh or db in self.missing:
+                since: Any = 0
+            else:
+                since = await self.feeds.now(db)
+                if since is None:
+                    self.missing.add(db)
+                    return None
+            checkpoint = Checkpoint(db, since)
+            await self.checkpoints.save(checkpoint, since)
+        self.known[db] = checkpoint
+        self.fresh.discard(db)
+        return checkpoint
+
+    async def _hand_off(self, db: str, account_id: str, changes: list[dict[str, Any]], seen_at: float) -> None:
+        """Classify changes (a feed batch, or revisions written here) and return once their events are settled."""
+        events = [Event(raised.event_id, raised.hook, raised.name, account_id, raised.doc_type, raised.doc_id,
+                        raised.payload, seen_at)
+                  for change in changes for raised in classifier.classify(db, change, self.memory)
+                  if raised.name not in self.left_out]
+        if events:
+            key = id(events)
+            self.inflight[key] = seen_at
+            try:
+                await self.deliver(events)
+            finally:
+                self.inflight.pop(key, None)
+
+    async def _read(self, db: str) -> None:
+        where = classifier.account_of(db)
+        if where is None or not self._mine(where[0]):
+            self.notes.pop(db, None)  # the partition went: its new holder reads the feed
+            return
+        checkpoint = await self._checkpoint_of(db)
+        notes = self.notes.pop(db, [])
+        if notes:
+            await self._hand_off(db, where[0], notes, notes[0]["seen_at"])
+        if checkpoint is None:
+            return
+        while True:
+            batch = await self.feeds.changes(db, checkpoint.since, BATCH)
+            if batch is None:
+                self.missing.add(db)
+                self.known.pop(db, None)
+                return
+            notes = self.notes.pop(db, [])  # written here while the feed was read: they come first
+            if notes:
+                await self._hand_off(db, where[0], notes, notes[0]["seen_at"])
+            await self._hand_off(db, where[0], batch.results, time.monotonic())
+            if not self.leases.holds_account(where[0]):
+                return  # the lease went meanwhile: the new holder resumes from the last checkpoint
+            if batch.last_seq != checkpoint.since:
+                await self.checkpoints.save(checkpoint, batch.last_seq)
+            self.batches += 1
+            if len(batch.results) < BATCH:
+                return

@@ -1,0 +1,84 @@
+"""Helpers of the webhook tests: a real aiohttp receiver on a free port, and removal of the hooks a test made."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from kazoo_vm.devtools.local_couch import free_port
+from kazoo_vm.storage import CouchClient
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """An HTTP receiver: records every request and answers `status` (changeable while running)."""
+    port: int = field(default_factory=free_port)
+    status: int = 200
+    delay: float = 0.0  # seconds before answering (a slow receiver)
+    received: list[Received] = field(default_factory=list)
+    runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def start(self) -> "Receiver":
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.received.append(Received(request.method, request.path, dict(request.headers), dict(request.query),
+                                      await request.read()))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return web.Response(status=self.status, text="ok")
+
+    async def wait_for(self, count: int, timeout: float = 30.0, where=lambda item: True) -> list[Received]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            found = [item for item in self.received if where(item)]
+            if len(found) >= count or asyncio.get_running_loop().time() > deadline:
+                return found
+            await asyncio.sleep(0.05)
+
+
+async def delete_hooks(couch: CouchClient, account_ids: list[str]) -> None:
+    """Remove every hook document of these accounts from `webhooks` (hard delete: tests leave nothing)."""
+    rows = (await couch.request("GET", "webhooks/_all_docs", params={"include_docs": "true"}))["rows"]
+    for row in rows:
+        doc: dict[str, Any] = row.get("doc") or {}
+        if doc.get("pvt_account_id") in account_ids:
+            await couch.delete("webhooks", doc["_id"], doc["_rev"])
+
+
+async def delete_events_state(couch: CouchClient, account_id: str) -> None:
+    """The checkpoints of an account's databases in `kazoo_vm_events`."""
+    from kazoo_vm.storage.dbnames import account_db
+    try:
+        rows = (await couch.request("GET", "kazoo_vm_events/_all_docs"))["rows"]
+    except Exception:  # noqa: BLE001 - no events database: nothing to delete
+        return
+    prefix = "checkpoint:" + account_db(account_id)
+    for row in rows:
+        if row["id"].startswith(prefix):
+            await couch.delete("kazoo_vm_events", row["id"], row["value"]["rev"])
