@@ -140,6 +140,23 @@ async def test_a_message_written_straight_into_couchdb_as_kazoo_writes_it_raises
     assert len(receiver.received) == 1, "voicemail_saved is not a voicemail_new; nothing else matches"
 
 
+async def test_a_message_in_a_database_made_before_the_account_is_followed_is_not_lost(
+        events_app, api, receiver, service, couch):
+    """The instance learns of an account's first hook within seconds; a monthly database made since the
+    instance started is read from its start then, so what was stored meanwhile is reported."""
+    await add_hook(api, receiver, hook="notifications", format="json", custom_data={"type": "voicemail_new"})
+    box = await api.create_box()
+    now = gregorian_now()
+    await create_modb(service, api, *year_month(now))
+    assert api.account_id not in events_app[WEBHOOKS].pipeline.initialized, "written before it is followed"
+    doc = kazoo_message(api, box, now, "cd" * 16)
+    await couch.put(modb_of(api, doc["_id"]), doc)
+    await couch.put_attachment(modb_of(api, doc["_id"]), doc["_id"], doc["_rev"], "cd.mp3", "audio/mpeg",
+                               audio_bytes("mp3"))
+    got = await receiver.wait_for(1)
+    assert [(body(item)["event_name"], body(item)["voicemail_id"]) for item in got] == [("voicemail_new", doc["_id"])]
+
+
 async def test_changes_through_the_instance_are_each_reported_however_fast_they_follow(events_instance, api,
                                                                                       receiver):
     """A folder change and a delete sent while the month's feed is busy (a slow receiver holds its read): the

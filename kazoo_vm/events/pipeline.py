@@ -9,8 +9,9 @@ checkpoint.
   per event); the batch's events are handed to the dispatcher, and only when all are settled is the
   checkpoint moved past them. A process killed at any point resumes from the last checkpoint: events after
   it are delivered again, with the same event_id.
-- A database first followed starts from "now" (its current position): a new deployment or a new hook does
-  not replay history. One that is created while followed (a new monthly database) is read from its start.
+- A database first followed starts from "now" (its current position) if it was there a lease round ago (one
+  `_all_dbs` a round) or when the pipeline started: a new deployment or a new hook does not replay history.
+  One made since (a new monthly database, a new account's) is read from its start.
 - Messages written through this instance (the message lifecycle point) are handed in as they were written
   (`note`), each revision, and classified before the database's feed is read: the feed, which shows only each
   document's newest revision, cannot coalesce them, and the revisions it then shows are already known to the
@@ -56,6 +57,7 @@ class Pipeline:
         self.known: dict[str, Checkpoint] = {}
         self.fresh: set[str] = set()  # created while followed: read from the start
         self.missing: set[str] = set()
+        self.existing: set[str] | None = None  # the databases there were a lease round ago
         self.dirty: set[str] = set()
         self.notes: dict[str, list[dict[str, Any]]] = {}  # db -> changes written through this instance
         self.reading: dict[str, asyncio.Task] = {}
@@ -110,6 +112,9 @@ class Pipeline:
     async def _lease_loop(self) -> None:
         await self.feeds.ensure_events_db()
         while True:
+            databases = set(await self.feeds.databases())
+            if self.existing is None:
+                self.existing = databases
             taken = await self.leases.renew()
             for checkpoint in await self.checkpoints.all() if taken else []:
                 where = classifier.account_of(checkpoint.db)
@@ -119,6 +124,7 @@ class Pipeline:
             if taken:
                 self.initialized = {a for a in self.initialized if partition_of(a) not in taken}
             await self.sync_watched()
+            self.existing = databases
             self.error = None
             await asyncio.sleep(RENEW_SECONDS)
 
@@ -195,13 +201,15 @@ class Pipeline:
                     return
 
     async def _checkpoint_of(self, db: str) -> Checkpoint | None:
-        """The database's checkpoint; a database followed for the first time starts at "now" (None when it
-        does not exist yet: it will be read from its start once it does)."""
+        """The database's checkpoint; a database followed for the first time starts at "now" if it was there a
+        lease round ago (or when the pipeline started), else at its start: a new account's databases, made
+        before the account is first followed (within RENEW_SECONDS), lose nothing, and a new hook replays at
+        most one round. None when it does not exist yet: it will be read from its start once it does."""
         if db in self.known:
             return self.known[db]
         checkpoint = await self.checkpoints.load(db)
         if checkpoint is None:
-            if db in self.fresh or db in self.missing:
+            if db in self.fresh or db in self.missing or (self.existing is not None and db not in self.existing):
                 since: Any = 0
             else:
                 since = await self.feeds.now(db)

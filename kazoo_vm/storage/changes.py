@@ -49,6 +49,10 @@ class Feeds:
             raise
         return Batch(result.get("results") or [], result.get("last_seq", since))
 
+    async def databases(self) -> list[str]:
+        """Every database's name (`_all_dbs`)."""
+        return await self.client.request("GET", "_all_dbs")
+
     async def now(self, db: str) -> Seq | None:
         """The database's current position; None when it does not exist."""
         try:
