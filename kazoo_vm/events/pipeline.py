@@ -236,13 +236,18 @@ class Pipeline:
             finally:
                 self.inflight.pop(key, None)
 
+    def _take_notes(self, db: str) -> list[dict[str, Any]]:
+        """The revisions handed in for `db`, each message's in the order of its revisions: two requests writing
+        one message can hand theirs in the other way round (a creation read back while it is changed)."""
+        return sorted(self.notes.pop(db, []), key=lambda note: int(note["changes"][0]["rev"].split("-", 1)[0]))
+
     async def _read(self, db: str) -> None:
         where = classifier.account_of(db)
         if where is None or not self._mine(where[0]):
             self.notes.pop(db, None)  # the partition went: its new holder reads the feed
             return
         checkpoint = await self._checkpoint_of(db)
-        notes = self.notes.pop(db, [])
+        notes = self._take_notes(db)
         if notes:
             await self._hand_off(db, where[0], notes, notes[0]["seen_at"])
         if checkpoint is None:
@@ -253,7 +258,7 @@ class Pipeline:
                 self.missing.add(db)
                 self.known.pop(db, None)
                 return
-            notes = self.notes.pop(db, [])  # written here while the feed was read: they come first
+            notes = self._take_notes(db)  # written here while the feed was read: they come first
             if notes:
                 await self._hand_off(db, where[0], notes, notes[0]["seen_at"])
             await self._hand_off(db, where[0], batch.results, time.monotonic())

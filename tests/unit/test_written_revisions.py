@@ -7,6 +7,7 @@ import base64
 
 from kazoo_vm.events import classify
 from kazoo_vm.events.memory import Memory
+from kazoo_vm.events.pipeline import Pipeline
 from kazoo_vm.webhooks.service import _without_audio
 
 AUDIO = base64.b64encode(b"\0" * 1_000_000).decode()
@@ -24,3 +25,14 @@ def test_a_moved_message_is_handed_over_without_its_inline_audio():
     db = "account/4a/68/63f0b1d2e3f4a5b6c7d8e9f00112-202611"
     raised = classify.classify(db, {"id": handed["_id"], "doc": handed, "changes": [{"rev": "1-x"}]}, Memory())
     assert [item.name for item in raised] == ["doc_created"]  # a move: no voicemail_new
+
+
+def test_revisions_handed_in_out_of_order_are_classified_in_the_order_of_their_revisions():
+    pipeline = Pipeline.__new__(Pipeline)  # only its waiting revisions: no CouchDB
+    db = "account/4a/68/63f0b1d2e3f4a5b6c7d8e9f00112-202611"
+    revisions = ["3-c", "2-b", "1-x"]
+    pipeline.notes = {db: [{"id": "m", "changes": [{"rev": rev}]} for rev in revisions]
+                      + [{"id": "other", "changes": [{"rev": "1-o"}]}]}
+    taken = pipeline._take_notes(db)
+    assert [note["changes"][0]["rev"] for note in taken if note["id"] == "m"] == ["1-x", "2-b", "3-c"]
+    assert pipeline.notes == {}
