@@ -4,6 +4,7 @@ Everything a test creates is deleted afterwards, so the suite can run against a 
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,15 @@ class Api:
         response = await self.put("/vmboxes", json={"data": body})
         assert response.status == 201, response.json
         return response.data
+
+
+@pytest.fixture
+async def scratch_db(couch):
+    """A database of no Kazoo kind, for the storage client's own tests; deleted afterwards."""
+    name = f"kazoo_vm_test_scratch_{secrets.token_hex(6)}"
+    await couch.db_create(name)
+    yield name
+    await couch.db_delete(name)
 
 
 @pytest.fixture(scope="session")

@@ -92,14 +92,6 @@ async def proxy(couch_url):
     await session.close()
 
 
-@pytest.fixture
-async def scratch_db(couch):
-    name = f"kazoo_vm_test_dropped_{secrets.token_hex(6)}"
-    await couch.db_create(name)
-    yield name
-    await couch.db_delete(name)
-
-
 async def test_a_read_whose_connection_drops_is_sent_again(proxy, scratch_db, couch):
     url, dropper = proxy
     await couch.put(scratch_db, {"_id": "doc", "value": 1})

@@ -5,10 +5,6 @@ one. A message deleted or moved away must stay gone whatever branch a race left 
 The conflicting branch is written as CouchDB's replication writes one (`new_edits: false`), on every target."""
 from __future__ import annotations
 
-import secrets
-
-import pytest
-
 from kazoo_vm.storage.dbnames import encoded, modb
 from message_helpers import create_message, this_month
 from test_concurrency import all_docs
@@ -30,14 +26,6 @@ async def conflicting_branch(couch, db: str, doc: dict, parent: str, **changes) 
 async def leaves(couch, db: str, doc_id: str) -> list[dict]:
     answer = await couch.request("GET", f"{encoded(db)}/{doc_id}", params={"open_revs": "all"})
     return [entry["ok"] for entry in answer if "ok" in entry]
-
-
-@pytest.fixture
-async def scratch_db(couch):
-    name = f"kazoo_vm_test_racing_{secrets.token_hex(6)}"
-    await couch.db_create(name)
-    yield name
-    await couch.db_delete(name)
 
 
 async def test_a_deleted_document_stays_deleted_beside_a_live_conflicting_branch(couch, scratch_db):
