@@ -134,6 +134,22 @@ async def test_an_update_applied_before_couchdb_failed_is_not_a_conflict(proxy, 
     assert [leaf["ok"]["_rev"][:2] for leaf in leaves] == ["3-"] and leaves[0]["ok"]["_deleted"] is True
 
 
+async def test_a_lock_stored_before_couchdb_failed_is_not_left_held(proxy, scratch_db, couch):
+    """A lock write applied and answered 500 is met as a conflict on its resend; by how many copies it was
+    stored is unknown, so it is deleted and not taken: taken again, it is the writer's."""
+    url, dropper = proxy
+    client = CouchClient(url)
+    try:
+        dropper.drop("PUT", "/lock", "failed")
+        first = await client.put_by_majority(scratch_db, {"_id": "lock", "holder": "me", "attempt": 1})
+        second = await client.put_by_majority(scratch_db, {"_id": "lock", "holder": "me", "attempt": 2})
+    finally:
+        await client.close()
+    assert (first, second) == (False, True)
+    assert [(method, when) for method, _, when in dropper.dropped] == [("PUT", "failed")]
+    assert (await couch.get(scratch_db, "lock"))["attempt"] == 2
+
+
 async def test_a_real_conflict_after_a_resend_is_still_a_conflict(proxy, scratch_db, couch):
     url, dropper = proxy
     first = await couch.put(scratch_db, {"_id": "doc", "value": 1})

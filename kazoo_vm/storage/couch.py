@@ -241,9 +241,9 @@ class CouchClient:
             return None
         if self.write_quorum != "all":
             return self.write_quorum
-        return await self._copies(db)
+        return await self.copies(db)
 
-    async def _copies(self, db: str) -> str | None:
+    async def copies(self, db: str) -> str | None:
         """How many copies of each document the database keeps, when more than one."""
         if db not in self._quorums:
             if len(self._quorums) >= KNOWN_QUORUMS:
@@ -325,6 +325,32 @@ class CouchClient:
             return False
         return (status == 201 and self.write_quorum == "all") or await self._won(db, doc["_id"], doc["_rev"])
 
+    async def put_by_majority(self, db: str, doc: JSON) -> bool:
+        """Save a document (a lock) only when more than half of its copies take it: True when they did. Each copy
+        takes one writer of a revision (or of a new id), so two writers cannot both have a majority; a node
+        down leaves one. A write a minority took (202), or that a resend found stored without knowing by how
+        many copies, is deleted again and is False, like a conflict. On a single copy: a plain create or update."""
+        copies = await self.copies(db)
+        params = {"w": str(int(copies) // 2 + 1)} if copies else {}
+        try:
+            status, result, _ = await self._exchange("PUT", _doc_path(db, doc["_id"]), params=params, body=doc)
+        except Conflict as error:
+            rev = await self._applied(db, doc) if error.resent else None
+            if rev is not None:
+                await self._retract(db, doc["_id"], rev)
+            return False
+        if status == 201 or not copies:
+            doc["_rev"] = result["rev"]
+            return True
+        await self._retract(db, doc["_id"], result["rev"])
+        return False
+
+    async def _retract(self, db: str, doc_id: str, rev: str) -> None:
+        try:
+            await self.request("DELETE", _doc_path(db, doc_id), params={"rev": rev})
+        except StorageError:
+            pass  # a lock some copy kept expires
+
     async def _won(self, db: str, doc_id: str, rev: str) -> bool:
         """Whether `rev` won the race for the document. Its leaves are read from every copy (which has CouchDB
         repair the copies that lack some, so that a rival arriving later is refused); `rev` won when no branch
@@ -332,7 +358,7 @@ class CouchClient:
         then revision id. A rival that went on after winning (updated, deleted the document) reaches further,
         as does a write made on a revision some copy had already replaced; a loser's retraction of its own
         branch does not count. A revision that lost is retracted (docs/couchdb.md, "Racing writers")."""
-        copies = await self._copies(db)
+        copies = await self.copies(db)
         if copies is None:
             return True
         leaves = await self.request("GET", _doc_path(db, doc_id),
@@ -390,7 +416,7 @@ class CouchClient:
         (201 with `w` = every copy) proves there was none."""
         if status == 201 and self.write_quorum == "all":
             return False
-        return await self._copies(db) is not None
+        return await self.copies(db) is not None
 
     async def _bury(self, db: str, doc_id: str) -> None:
         """Delete every live branch left beside a tombstone. A rival update of the revision this client deleted,
@@ -399,7 +425,7 @@ class CouchClient:
         answered, so it wins."""
         for _ in range(BURY_ROUNDS):
             leaves = await self.request("GET", _doc_path(db, doc_id),
-                                        params={"open_revs": "all", "r": await self._copies(db) or "1"})
+                                        params={"open_revs": "all", "r": await self.copies(db) or "1"})
             live = [leaf["ok"]["_rev"] for leaf in leaves if isinstance(leaf, dict)
                     and isinstance(leaf.get("ok"), dict) and not leaf["ok"].get("_deleted")]
             if not live:

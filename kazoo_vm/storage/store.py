@@ -68,6 +68,15 @@ class Store:
         a cluster where racing writers can all be answered (docs/couchdb.md)."""
         return await self.client.put_exclusive(db, doc)
 
+    async def put_by_majority(self, db: str, doc: JSON) -> bool:
+        """Save a document (a lock) only when more than half of its copies take it, so that two writers of one
+        revision or new id never both succeed, on a cluster too, with a node down as well (docs/couchdb.md)."""
+        return await self.client.put_by_majority(db, doc)
+
+    async def replicated(self, db: str) -> bool:
+        """Whether the database keeps more than one copy of each document (a cluster)."""
+        return await self.client.copies(db) is not None
+
     async def delete(self, db: str, doc_id: str, rev: str) -> None:
         await self.client.delete(db, doc_id, rev)
 

@@ -78,6 +78,13 @@ class KeptChanging(Explained):
     explanation = "the document kept changing while it was being saved; try again"
 
 
+class BoxBusy(Explained):
+    """Another change to the box's messages held its lock for longer than a request waits (voicemail/box_locks.py)."""
+    code = "datastore_conflict"
+    message = "datastore_conflict"
+    explanation = "another change to this box's messages is still running; try again"
+
+
 class StorageBusy(Explained):
     """The writes queued before this one did not finish within the storage timeout."""
     code = "datastore_fault"

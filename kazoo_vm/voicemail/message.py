@@ -15,6 +15,7 @@ from . import bulk_writes, folders, linked_audio, message_docs, retention
 from .accounts import Account
 from .actor import Actor
 from .audio import AudioFile, attachment_name, identify
+from .box_locks import BoxLocks
 from .boxes import Boxes
 from .errors import AlreadyExists, BadIdentifier, Invalid, KeptChanging, field_error
 from .ids import is_legacy_message_id, message_month
@@ -48,8 +49,9 @@ class Audio:
 
 class Message:
     def __init__(self, store: Store, boxes: Boxes, legacy: LegacyMigration, mover: Mover,
-                 lifecycle: MessageLifecycle, retention_days: int):
+                 lifecycle: MessageLifecycle, locks: BoxLocks, retention_days: int):
         self.store = store
+        self.locks = locks
         self.boxes = boxes
         self.legacy = legacy
         self.mover = mover
@@ -154,48 +156,50 @@ class Message:
     async def replace_audio(self, account: Account, box_id: str, message_id: str, audio: AudioFile) -> JSON:
         """PUT .../raw: the message's audio becomes the uploaded file, and its length the file's.
         The new audio is stored before the old is dropped, so a failure never leaves the message silent."""
-        box, doc = await self.load(account, box_id, message_id)
-        retention.check_changeable(doc, doc["_id"], self.cutoff())
-        duration = (await identify(audio)).duration_ms
-        db = message_docs.db_of(account, doc["_id"])
-        await self._put_audio(db, doc, audio)
-        for _ in range(SAVE_RETRIES):
-            stored = await self.store.get(db, doc["_id"])
-            old = copy.deepcopy(stored)
-            newest = max(stored["_attachments"].items(), key=lambda item: item[1].get("revpos", 0))[0]
-            stored["_attachments"] = {newest: stored["_attachments"][newest]}
-            if duration is not None:
-                stored.setdefault("metadata", {})["length"] = duration
-            stored["pvt_modified"] = gregorian_now()
-            try:
-                await self.store.put(db, stored)
-            except Conflict:
-                continue
-            await self.lifecycle.written(account, stored["_id"], old, stored, Kind.CHANGED)
-            return self.present(stored)
-        raise KeptChanging()
+        async with self.locks.hold(account, box_id):
+            box, doc = await self.load(account, box_id, message_id)
+            retention.check_changeable(doc, doc["_id"], self.cutoff())
+            duration = (await identify(audio)).duration_ms
+            db = message_docs.db_of(account, doc["_id"])
+            await self._put_audio(db, doc, audio)
+            for _ in range(SAVE_RETRIES):
+                stored = await self.store.get(db, doc["_id"])
+                old = copy.deepcopy(stored)
+                newest = max(stored["_attachments"].items(), key=lambda item: item[1].get("revpos", 0))[0]
+                stored["_attachments"] = {newest: stored["_attachments"][newest]}
+                if duration is not None:
+                    stored.setdefault("metadata", {})["length"] = duration
+                stored["pvt_modified"] = gregorian_now()
+                try:
+                    await self.store.put(db, stored)
+                except Conflict:
+                    continue
+                await self.lifecycle.written(account, stored["_id"], old, stored, Kind.CHANGED)
+                return self.present(stored)
+            raise KeptChanging()
 
     async def change_folder(self, account: Account, box_id: str, message_id: str, folder: str, *,
                             soft_delete: bool = False) -> JSON:
         """Move a message to a folder; with soft_delete, `deleted` also hides it (DELETE of a message).
         A soft-deleted message keeps its folder `deleted` (a folder change is 404, as in bulk and moves):
         otherwise it would be hidden from every listing while saying `new` or `saved`."""
-        for _ in range(SAVE_RETRIES):
-            box, doc = await self.load(account, box_id, message_id)
-            if doc.get("pvt_deleted") and not soft_delete:
-                raise BadIdentifier(message_id)
-            retention.check_changeable(doc, doc["_id"], self.cutoff())
-            old = copy.deepcopy(doc)
-            folders.apply(doc, folder, soft_delete=soft_delete)
-            doc["pvt_modified"] = gregorian_now()
-            try:
-                await self.store.put(message_docs.db_of(account, doc["_id"]), doc)
-            except Conflict:
-                continue
-            kind = Kind.DELETED if soft_delete and folder == folders.DELETED else Kind.CHANGED
-            await self.lifecycle.written(account, doc["_id"], old, doc, kind)
-            return self.present(doc)
-        raise KeptChanging()
+        async with self.locks.hold(account, box_id):
+            for _ in range(SAVE_RETRIES):
+                box, doc = await self.load(account, box_id, message_id)
+                if doc.get("pvt_deleted") and not soft_delete:
+                    raise BadIdentifier(message_id)
+                retention.check_changeable(doc, doc["_id"], self.cutoff())
+                old = copy.deepcopy(doc)
+                folders.apply(doc, folder, soft_delete=soft_delete)
+                doc["pvt_modified"] = gregorian_now()
+                try:
+                    await self.store.put(message_docs.db_of(account, doc["_id"]), doc)
+                except Conflict:
+                    continue
+                kind = Kind.DELETED if soft_delete and folder == folders.DELETED else Kind.CHANGED
+                await self.lifecycle.written(account, doc["_id"], old, doc, kind)
+                return self.present(doc)
+            raise KeptChanging()
 
     async def delete(self, account: Account, box_id: str, message_id: str) -> JSON:
         """DELETE of a message: a soft delete."""
@@ -211,7 +215,8 @@ class Message:
         retention.check_changeable(doc, message_id, self.cutoff())  # checked first for a copy too, as Kazoo does
         if isinstance(change.targets, tuple):
             return (await self.mover.copy(account, box_id, [doc["_id"]], boxes, self.cutoff())).as_data()
-        result = await self.mover.move(account, box_id, [doc["_id"]], boxes[0], self.cutoff())
+        async with self.locks.hold(account, box_id):
+            result = await self.mover.move(account, box_id, [doc["_id"]], boxes[0], self.cutoff())
         if not result.succeeded:
             raise self._move_failure(message_id, result.failed.get(doc["_id"], bulk_writes.NOT_FOUND))
         return await self.fetch(account, change.targets, result.succeeded[0])

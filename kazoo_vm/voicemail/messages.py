@@ -10,6 +10,7 @@ from ..storage.design_docs import ACCOUNT
 from ..storage.store import Store
 from . import bulk_writes, folders, linked_audio, message_docs, retention
 from .accounts import Account
+from .box_locks import BoxLocks
 from .boxes import Boxes
 from .errors import NotFoundError
 from .inputs import ListingQuery, MessageChange
@@ -24,8 +25,9 @@ from .values import JSON
 
 class Messages:
     def __init__(self, store: Store, boxes: Boxes, legacy: LegacyMigration, mover: Mover,
-                 lifecycle: MessageLifecycle, *, page_size: int, retention_days: int):
+                 lifecycle: MessageLifecycle, locks: BoxLocks, *, page_size: int, retention_days: int):
         self.store = store
+        self.locks = locks
         self.boxes = boxes
         self.legacy = legacy
         self.mover = mover
@@ -69,22 +71,25 @@ class Messages:
         boxes = [] if change.targets is None else await self.boxes.load_all(account, change.targets)
         ids = await self._current_ids(account, box, ids)
         cutoff = self.cutoff()
-        if change.targets is None:
-            result = await self._change_folder(account, box_id, ids, folders.chosen(change.folder), soft_delete=False)
-        elif isinstance(change.targets, tuple):
-            result = await self.mover.copy(account, box_id, ids, boxes, cutoff)
-        else:
-            result = await self.mover.move(account, box_id, ids, boxes[0], cutoff)
+        if isinstance(change.targets, tuple):
+            return (await self.mover.copy(account, box_id, ids, boxes, cutoff)).as_data()
+        async with self.locks.hold(account, box_id):
+            if change.targets is None:
+                result = await self._change_folder(account, box_id, ids, folders.chosen(change.folder),
+                                                   soft_delete=False)
+            else:
+                result = await self.mover.move(account, box_id, ids, boxes[0], cutoff)
         return result.as_data()
 
     async def delete(self, account: Account, box_id: str, ids: list[str] | None, folder: Any = None) -> JSON:
         """DELETE /vmboxes/{box}/messages: the listed ids, else a folder's messages, else all the box's."""
         only = folders.only(folder) if ids is None else None
         found = await self._current_ids(account, await self.boxes.load(account, box_id), ids)
-        if found is None:
-            rows = await self.listing.box_rows(account, box_id)
-            found = [row["id"] for row in rows if only is None or row["value"].get("folder") == only]
-        return (await self._change_folder(account, box_id, found, folders.DELETED, soft_delete=True)).as_data()
+        async with self.locks.hold(account, box_id):
+            if found is None:
+                rows = await self.listing.box_rows(account, box_id)
+                found = [row["id"] for row in rows if only is None or row["value"].get("folder") == only]
+            return (await self._change_folder(account, box_id, found, folders.DELETED, soft_delete=True)).as_data()
 
     async def delete_all(self, account: Account, box_id: str) -> None:
         """Every listed message of the box, soft-deleted (the box is being deleted)."""

@@ -10,6 +10,7 @@ from ..storage.store import Store
 from . import folders
 from .accounts import Account, Accounts
 from .actor import Actor
+from .box_locks import BoxLocks
 from .boxes import Boxes
 from .inputs import ListingQuery
 from .legacy_migration import LegacyMigration
@@ -31,9 +32,10 @@ class Voicemail:
         self.boxes = Boxes(self.store, settings.page_size)
         self.mover = Mover(self.store, self.lifecycle)
         self.legacy = LegacyMigration(self.store, self.boxes, self.mover)
-        self.message = Message(self.store, self.boxes, self.legacy, self.mover, self.lifecycle,
+        self.box_locks = BoxLocks(self.store)
+        self.message = Message(self.store, self.boxes, self.legacy, self.mover, self.lifecycle, self.box_locks,
                                settings.retention_days)
-        self.messages = Messages(self.store, self.boxes, self.legacy, self.mover, self.lifecycle,
+        self.messages = Messages(self.store, self.boxes, self.legacy, self.mover, self.lifecycle, self.box_locks,
                                  page_size=settings.page_size, retention_days=settings.retention_days)
 
     async def start(self) -> None:

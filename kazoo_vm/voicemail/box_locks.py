@@ -1,0 +1,81 @@
+"""One writer at a time changes a box's messages, across processes and instances, when CouchDB keeps several
+copies of each document (a cluster).
+
+On a cluster two writers of one revision can each be kept by some copies and both be answered (docs/couchdb.md,
+"Racing writers"); a move could then leave its message twice. A folder change, delete, move or new recording of
+a box's messages therefore first takes the box's lock: a document `kazoo_vm_box_lock_<box id>` in the account
+database, created (or taken over once expired) only when a majority of its copies take it, which two writers
+never both get, and deleted after. A lock whose holder died expires after TTL_SECONDS. Waiting ends after
+WAIT_SECONDS with a 409 that says so. A single CouchDB or PouchDB refuses the second writer of a revision
+itself: there, nothing is locked. Kazoo's views ignore these documents."""
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from ..storage import StorageError
+from ..storage.store import Store
+from .accounts import Account
+from .errors import BoxBusy
+from .keyed_locks import Busy, KeyedLocks
+from .values import JSON
+
+TYPE = "kazoo_vm_box_lock"
+TTL_SECONDS = 60.0
+WAIT_SECONDS = 20.0
+FIRST_PAUSE = 0.02
+LONGEST_PAUSE = 0.5
+
+
+def lock_id(box_id: str) -> str:
+    return "kazoo_vm_box_lock_" + box_id
+
+
+class BoxLocks:
+    def __init__(self, store: Store):
+        self.store = store
+        self.holder = secrets.token_hex(8)
+        self._local = KeyedLocks()
+
+    @asynccontextmanager
+    async def hold(self, account: Account, box_id: str) -> AsyncIterator[None]:
+        """The box's lock for the block; BoxBusy when it is not free within WAIT_SECONDS."""
+        if not await self.store.replicated(account.db):
+            yield
+            return
+        deadline = time.monotonic() + WAIT_SECONDS
+        async with AsyncExitStack() as stack:
+            try:  # requests of this process queue here rather than poll CouchDB
+                await stack.enter_async_context(self._local.hold(f"{account.id}/{box_id}", timeout=WAIT_SECONDS))
+            except Busy:
+                raise BoxBusy() from None
+            lock = await self._take(account, box_id, deadline)
+            stack.push_async_callback(lambda: asyncio.shield(self._give_back(account, lock)))
+            yield
+
+    async def _take(self, account: Account, box_id: str, deadline: float) -> JSON:
+        pause = FIRST_PAUSE
+        while True:
+            current = await self.store.find(account.db, lock_id(box_id))
+            now = time.time()
+            if current is None or float(current.get("expires") or 0) <= now:
+                lock = {"_id": lock_id(box_id), "pvt_type": TYPE, "box_id": box_id, "holder": self.holder,
+                        "taken": now, "expires": now + TTL_SECONDS}
+                if current is not None:
+                    lock["_rev"] = current["_rev"]
+                if await self.store.put_by_majority(account.db, lock):
+                    return lock
+            if time.monotonic() + pause > deadline:
+                raise BoxBusy()
+            await asyncio.sleep(pause * random.uniform(0.5, 1.5))
+            pause = min(pause * 2, LONGEST_PAUSE)
+
+    async def _give_back(self, account: Account, lock: JSON) -> None:
+        try:
+            await self.store.delete(account.db, lock["_id"], lock["_rev"])
+        except StorageError:
+            pass  # it expires

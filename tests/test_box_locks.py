@@ -1,0 +1,91 @@
+"""A box's lock (voicemail/box_locks.py, docs/couchdb.md "Racing writers"): on a cluster one writer at a time
+changes a box's messages, whichever instance it goes through. Its base, a write that only a majority of the copies
+may take, is tested on every target: racing writers of one document never both win."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from kazoo_vm.storage.dbnames import account_db, encoded
+from kazoo_vm.voicemail import box_locks
+from message_helpers import create_message
+from test_cluster_faults import cluster_nodes
+from test_racing_writers import leaves
+
+ROUNDS = 30
+WRITERS = 4
+
+
+async def test_racing_writers_by_majority_never_both_win(couch, scratch_db):
+    for round_ in range(ROUNDS):
+        doc_id = f"lock-{round_}"
+        won = await asyncio.gather(*(couch.put_by_majority(scratch_db, {"_id": doc_id, "writer": writer})
+                                     for writer in range(WRITERS)))
+        assert won.count(True) <= 1, f"round {round_}: {won}"
+        stored = await couch.get(scratch_db, doc_id)
+        if True in won:
+            assert stored["writer"] == won.index(True), f"round {round_}: the stored lock is the winner's"
+        # the next holder takes it over by its revision: again at most one of the racing writers
+        won = await asyncio.gather(*(couch.put_by_majority(scratch_db, {**stored, "writer": WRITERS + writer})
+                                     for writer in range(WRITERS)))
+        assert won.count(True) <= 1, f"round {round_}, take-over: {won}"
+
+
+async def lock_docs(couch, account_id: str) -> list[dict]:
+    rows = (await couch.request("GET", f"{encoded(account_db(account_id))}/_all_docs",
+                                params={"startkey": '"kazoo_vm_box_lock_"', "endkey": '"kazoo_vm_box_lock_\ufff0"',
+                                        "include_docs": "true"}))["rows"]
+    return [row["doc"] for row in rows]
+
+
+@pytest.fixture
+async def clustered(couch):
+    if await cluster_nodes(couch) < 2:
+        pytest.skip("a single CouchDB refuses the second writer of a revision itself: no box is locked")
+
+
+async def test_a_change_takes_the_box_lock_and_gives_it_back(api, couch, clustered):
+    box = await api.create_box()
+    message_id = (await create_message(api, box["id"]))["media_id"]
+    db = account_db(api.account_id)
+    assert await lock_docs(couch, api.account_id) == []
+
+    changed = await api.post(f"/vmboxes/{box['id']}/messages/{message_id}", json={"data": {"folder": "saved"}})
+    assert changed.status == 200 and changed.data["folder"] == "saved"
+    assert await lock_docs(couch, api.account_id) == [], "the lock is given back"
+    history = await leaves(couch, db, box_locks.lock_id(box["id"]))
+    assert [leaf.get("_deleted") for leaf in history] == [True], "taken once, then deleted, with no other branch"
+
+
+async def test_an_expired_lock_of_a_dead_holder_is_taken_over(api, couch, clustered):
+    box = await api.create_box()
+    message_id = (await create_message(api, box["id"]))["media_id"]
+    db = account_db(api.account_id)
+    await couch.put(db, {"_id": box_locks.lock_id(box["id"]), "pvt_type": box_locks.TYPE, "box_id": box["id"],
+                         "holder": "dead", "taken": time.time() - 120, "expires": time.time() - 60})
+
+    deleted = await api.delete(f"/vmboxes/{box['id']}/messages/{message_id}")
+    assert deleted.status == 200 and deleted.data["folder"] == "deleted"
+    assert await lock_docs(couch, api.account_id) == []
+
+
+async def test_a_box_held_longer_than_a_request_waits_answers_409_and_changes_nothing(api, couch, clustered,
+                                                                                  monkeypatch):
+    monkeypatch.setattr(box_locks, "WAIT_SECONDS", 1.0)
+    box = await api.create_box()
+    message_id = (await create_message(api, box["id"]))["media_id"]
+    db = account_db(api.account_id)
+    await couch.put(db, {"_id": box_locks.lock_id(box["id"]), "pvt_type": box_locks.TYPE, "box_id": box["id"],
+                         "holder": "busy", "taken": time.time(), "expires": time.time() + 60})
+
+    refused = await api.post(f"/vmboxes/{box['id']}/messages",
+                             json={"data": {"messages": [message_id], "folder": "saved"}})
+    assert refused.status == 409
+    assert refused.json["error"] == "409" and refused.json["message"] == "datastore_conflict"
+    assert refused.data == {"message": "another change to this box's messages is still running; try again"}
+    stored = (await api.get(f"/vmboxes/{box['id']}/messages/{message_id}")).data
+    assert stored["folder"] == "new", "nothing changed"
+    [held] = await lock_docs(couch, api.account_id)
+    assert held["holder"] == "busy", "the holder's lock is left alone"
