@@ -9,6 +9,7 @@ import pytest
 from bulk_helpers import (NOT_FOUND, bulk_result, couch_requests, listed, mixed_ids, new_messages, old_message,
                           snapshot, stored_docs, unknown_id)
 from message_helpers import assert_bad_identifier, assert_error, create_message, times_last_month
+from test_cluster_faults import cluster_nodes
 
 REQUIRED = {"message": "No array of message ids are specified"}
 EMPTY_SOURCE = {"message": "empty source_id is specified. please set a single or a list of source_ids."}
@@ -254,7 +255,9 @@ async def bulk_requests(service, api, count: int, method: str, data: dict) -> in
 
 
 @pytest.mark.parametrize("method, data", [("POST", {"folder": "saved"}), ("DELETE", {})])
-async def test_bulk_requests_to_couchdb_do_not_grow_with_the_messages(service, api, method, data):
+async def test_bulk_requests_to_couchdb_do_not_grow_with_the_messages(service, api, couch, method, data):
     few, many = [await bulk_requests(service, api, count, method, data) for count in (3, 30)]
     assert few == many
-    assert many <= 5  # the box, one _all_docs and one _bulk_docs, whatever the number of messages
+    # the box, one _all_docs and one _bulk_docs, whatever the number of messages; on a cluster also the box's
+    # lock: read, taken, given back (voicemail/box_locks.py)
+    assert many <= 5 + (3 if await cluster_nodes(couch) > 1 else 0)
