@@ -216,6 +216,49 @@ class ServiceProcess:
                 self.process.wait()
 
 
+class RelayProcess:
+    """`python -m bench.relay` (the bare aiohttp relay, the floor of a Python HTTP hop) on a free loopback port."""
+
+    def __init__(self, couch_url: str, workdir: Path):
+        self.couch_url = couch_url
+        self.port = bench_port()
+        self.log_path = workdir / f"relay-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, session: aiohttp.ClientSession, timeout: float = 30.0) -> None:
+        env = dict(os.environ, KAZOO_VM_COUCHDB_URL=self.couch_url,
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "bench.relay", "--port", str(self.port)], cwd=ROOT,
+                                            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                            start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the relay exited at start: {self.log_path.read_text(errors='replace')[-500:]}")
+            try:
+                async with session.get(f"{self.base}/") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"the relay did not answer within {timeout:.0f} s")
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 @dataclass
 class Reply:
     status: int
@@ -331,6 +374,7 @@ class Context:
     workdir: Path
     secret: str
     services: dict[tuple, ServiceProcess] = field(default_factory=dict)
+    relay_process: RelayProcess | None = None
 
     def size(self, full: Any, quick: Any) -> Any:
         return quick if self.quick else full
@@ -344,6 +388,14 @@ class Context:
             self.services[key] = service
         return self.services[key]
 
+    async def relay(self) -> Direct:
+        """CouchDB through the bare aiohttp relay (bench/relay.py), asked as `direct` is."""
+        if self.relay_process is None:
+            relay = RelayProcess(self.couch_url, self.workdir)
+            await relay.start(self.session)
+            self.relay_process = relay
+        return Direct(self.session, self.relay_process.base)
+
     def api(self, service: ServiceProcess, account_id: str) -> Api:
         return api_for(self.session, service, account_id)
 
@@ -351,3 +403,6 @@ class Context:
         for service in self.services.values():
             await service.stop()
         self.services.clear()
+        if self.relay_process is not None:
+            await self.relay_process.stop()
+            self.relay_process = None
