@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -68,6 +69,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def listening_pids(port: int) -> list[int]:
     """The processes listening on a loopback TCP port (from `ss`); [] when `ss` cannot say."""
     try:
@@ -94,6 +102,7 @@ class ServiceProcess:
         self.log_path = workdir / f"service-{self.port}.log"
         self.process: subprocess.Popen | None = None
         self.session: aiohttp.ClientSession | None = None
+        self.profile: Path | None = None
 
     @property
     def base(self) -> str:
@@ -109,11 +118,17 @@ class ServiceProcess:
                    KAZOO_VM_HOST="127.0.0.1", KAZOO_VM_PORT=str(self.port),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         env.update(self.settings)
+        command = [sys.executable, "-m", "bench.service", "--port", str(self.port), "--workers", str(self.workers),
+                   "--side-port", ",".join(map(str, self.side_ports))]
+        if os.environ.get("BENCH_PYSPY"):  # a directory: the service runs under py-spy, its samples written there
+            self.profile = Path(os.environ["BENCH_PYSPY"]) / f"service-{self.port}-{self.workers}w.txt"
+            self.profile.parent.mkdir(parents=True, exist_ok=True)
+            command = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--subprocesses",
+                       "--rate", os.environ.get("BENCH_PYSPY_RATE", "500"),
+                       "--output", str(self.profile), "--", *command]
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bench.service", "--port", str(self.port), "--workers", str(self.workers),
-                 "--side-port", ",".join(map(str, self.side_ports))],
-                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=log, start_new_session=True)
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=3600))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -208,6 +223,14 @@ class ServiceProcess:
         if self.session is not None:
             await self.session.close()
         if self.process is not None and self.process.poll() is None:
+            if self.profile is not None:  # py-spy writes its samples once the service it runs has stopped
+                for child in _children(self.process.pid):
+                    os.kill(child, signal.SIGTERM)
+                try:
+                    self.process.wait(timeout=30)
+                    return
+                except subprocess.TimeoutExpired:
+                    pass
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)
