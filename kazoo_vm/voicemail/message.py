@@ -260,8 +260,8 @@ class Message:
         """The message's audio, once the message is read and checked (box, account). With `span`, the bytes it
         chooses are asked for at once from the attachment that held this message's audio the last time, in
         parallel with the reads of the message: they are used (`Audio.read` of the same bytes) only when the
-        message just read names that same attachment, with the same length and digest, else dropped. The caller
-        must `close()` the Audio."""
+        message just read names that same attachment, with the same length and digest, else dropped. With a
+        `span`, the caller must `close()` the Audio when done with it."""
         key = (account.id, message_id)
         prefetched = self._prefetch(self._audio_places.get(key), span)
         try:
