@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -68,6 +69,23 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def terminate(process: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL after 15 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def listening_pids(port: int) -> list[int]:
     """The processes listening on a loopback TCP port (from `ss`); [] when `ss` cannot say."""
     try:
@@ -94,6 +112,7 @@ class ServiceProcess:
         self.log_path = workdir / f"service-{self.port}.log"
         self.process: subprocess.Popen | None = None
         self.session: aiohttp.ClientSession | None = None
+        self.profile: Path | None = None
 
     @property
     def base(self) -> str:
@@ -109,11 +128,17 @@ class ServiceProcess:
                    KAZOO_VM_HOST="127.0.0.1", KAZOO_VM_PORT=str(self.port),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         env.update(self.settings)
+        command = [sys.executable, "-m", "bench.service", "--port", str(self.port), "--workers", str(self.workers),
+                   "--side-port", ",".join(map(str, self.side_ports))]
+        if os.environ.get("BENCH_PYSPY"):  # a directory: the service runs under py-spy, its samples written there
+            self.profile = Path(os.environ["BENCH_PYSPY"]) / f"service-{self.port}-{self.workers}w.txt"
+            self.profile.parent.mkdir(parents=True, exist_ok=True)
+            command = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--subprocesses",
+                       "--rate", os.environ.get("BENCH_PYSPY_RATE", "500"),
+                       "--output", str(self.profile), "--", *command]
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bench.service", "--port", str(self.port), "--workers", str(self.workers),
-                 "--side-port", ",".join(map(str, self.side_ports))],
-                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=log, start_new_session=True)
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=3600))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -208,12 +233,53 @@ class ServiceProcess:
         if self.session is not None:
             await self.session.close()
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+            if self.profile is not None:  # py-spy writes its samples once the service it runs has stopped
+                for child in _children(self.process.pid):
+                    os.kill(child, signal.SIGTERM)
+                try:
+                    self.process.wait(timeout=30)
+                    return
+                except subprocess.TimeoutExpired:
+                    pass
+            terminate(self.process)
+
+
+class RelayProcess:
+    """`python -m bench.relay` (the bare aiohttp relay, the floor of a Python HTTP hop) on a free loopback port."""
+
+    def __init__(self, couch_url: str, workdir: Path):
+        self.couch_url = couch_url
+        self.port = bench_port()
+        self.log_path = workdir / f"relay-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, session: aiohttp.ClientSession, timeout: float = 30.0) -> None:
+        env = dict(os.environ, KAZOO_VM_COUCHDB_URL=self.couch_url,
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "bench.relay", "--port", str(self.port)], cwd=ROOT,
+                                            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                            start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the relay exited at start: {self.log_path.read_text(errors='replace')[-500:]}")
             try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                async with session.get(f"{self.base}/") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"the relay did not answer within {timeout:.0f} s")
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            terminate(self.process)
 
 
 @dataclass
@@ -331,6 +397,7 @@ class Context:
     workdir: Path
     secret: str
     services: dict[tuple, ServiceProcess] = field(default_factory=dict)
+    relay_process: RelayProcess | None = None
 
     def size(self, full: Any, quick: Any) -> Any:
         return quick if self.quick else full
@@ -344,6 +411,14 @@ class Context:
             self.services[key] = service
         return self.services[key]
 
+    async def relay(self) -> Direct:
+        """CouchDB through the bare aiohttp relay (bench/relay.py), asked as `direct` is."""
+        if self.relay_process is None:
+            relay = RelayProcess(self.couch_url, self.workdir)
+            await relay.start(self.session)
+            self.relay_process = relay
+        return Direct(self.session, self.relay_process.base)
+
     def api(self, service: ServiceProcess, account_id: str) -> Api:
         return api_for(self.session, service, account_id)
 
@@ -351,3 +426,6 @@ class Context:
         for service in self.services.values():
             await service.stop()
         self.services.clear()
+        if self.relay_process is not None:
+            await self.relay_process.stop()
+            self.relay_process = None

@@ -32,7 +32,10 @@ def test_quick_run_prints_the_table_and_writes_the_json(tmp_path):
     assert document["meta"]["quick"] is True
     assert document["meta"]["machine"]["nproc"] >= 1
     rows = document["rows"]
-    assert [row["scenario"] for row in rows] == ["message_get", "vmboxes", "vmboxes"]
+    assert [row["scenario"] for row in rows] == ["message_get", "message_get", "vmboxes", "vmboxes"]
+    floor = rows.pop(1)  # the bare relay of the same GET: a ratio, no goal, no service memory
+    assert "bare aiohttp relay" in floor["measure"] and floor["goal"] is None
+    assert isinstance(floor["ratio"], float) and floor["ratio"] > 0 and floor["extra"]["samples"] == 30
     for row in rows:
         assert set(COLUMNS) <= set(row), row
         assert row["unit"] == "ms"

@@ -180,6 +180,68 @@ async def test_range_requests_answer_206_with_the_bytes_asked_for(api, header, f
     assert response.headers["Content-Type"] == "audio/wav"
 
 
+def sent_requests(service) -> list[tuple[str, str]]:
+    """(method, path) of every CouchDB request the app sends from now on, in the order sent."""
+    _, voicemail = service
+    sent: list[tuple[str, str]] = []
+    voicemail.store.client.listeners.append(lambda method, path: sent.append((method, path)))
+    return sent
+
+
+def reads_of(sent: list[tuple[str, str]], message_id: str) -> list[str]:
+    """What the GETs of the message sent were for, in order: "message" (its document) or "audio"."""
+    return ["message" if path.endswith(f"/{message_id}") else "audio"
+            for method, path in sent if method == "GET" and f"/{message_id}" in path]
+
+
+async def test_a_message_read_again_has_its_audio_asked_for_with_the_message(service, api):
+    """The first download reads the message, then its audio; later ones ask for the audio where it was found
+    before at once, beside the message (sent first), and get the same bytes and headers."""
+    box = await api.create_box()
+    audio, message_id = audio_bytes("wav"), (await upload_message(api, box["id"], "wav")).data["media_id"]
+    size = len(audio)
+    sent = sent_requests(service)
+    for index, (header, first, last) in enumerate([("bytes=-500", size - 500, size - 1), ("bytes=-500", size - 500,
+                                                   size - 1), ("bytes=100-199", 100, 199), (None, 0, size - 1)]):
+        sent.clear()
+        response = await api.get(raw_path(box, message_id), headers={"Range": header} if header else {})
+        assert response.status == (206 if header else 200)
+        assert response.body == audio[first:last + 1]
+        assert int(response.headers["Content-Length"]) == last - first + 1
+        assert response.headers["Content-Type"] == "audio/wav"
+        if header:
+            assert response.headers["Content-Range"] == f"bytes {first}-{last}/{size}"
+        assert reads_of(sent, message_id) == (["message", "audio"] if index == 0 else ["audio", "message"]), sent
+
+
+async def test_a_replaced_recording_is_read_where_it_now_is(service, api):
+    """After PUT .../raw the audio is another attachment, of another length: what was asked for the old one
+    beside the message is dropped, and the answer is the new recording's, with its length."""
+    box = await api.create_box()
+    message_id = (await upload_message(api, box["id"], "wav")).data["media_id"]
+    old = audio_bytes("wav")
+    assert (await api.get(raw_path(box, message_id), headers={"Range": "bytes=-100"})).body == old[-100:]
+    assert (await put_raw(api, box, message_id, "mp3")).status == 201
+    new = audio_bytes("mp3")
+    assert len(new) != len(old)
+    for _ in range(2):  # the first finds the old attachment gone, the second asks for the new one at once
+        response = await api.get(raw_path(box, message_id), headers={"Range": "bytes=-100"})
+        assert response.status == 206 and response.body == new[-100:]
+        assert response.headers["Content-Range"] == f"bytes {len(new) - 100}-{len(new) - 1}/{len(new)}"
+        assert response.headers["Content-Type"] == AUDIO["mp3"][1]
+    response = await api.get(raw_path(box, message_id), headers={"Range": f"bytes={len(new)}-"})
+    assert response.status == 416 and response.headers["Content-Range"] == f"bytes */{len(new)}"
+
+
+async def test_an_unknown_message_is_404_after_its_audio_was_read(service, api):
+    """An id that is not a message of this box is refused, also when its audio was read through its own box."""
+    box, other = await api.create_box(), await api.create_box()
+    message_id = (await upload_message(api, box["id"], "wav")).data["media_id"]
+    assert (await api.get(raw_path(box, message_id), headers={"Range": "bytes=0-9"})).status == 206
+    response = await api.get(raw_path(other, message_id), headers={"Range": "bytes=0-9"})
+    assert_bad_identifier(response, message_id)
+
+
 @pytest.mark.parametrize("header", ["bytes=46456-", "bytes=999999-1000000", "bytes=-0"])
 async def test_an_unsatisfiable_range_is_416(api, header):
     box = await api.create_box()

@@ -33,6 +33,7 @@ class DirectWalk:
     end: int
     month: int = 0
     key: Any = None
+    client: Any = None  # who is asked: CouchDB itself (ctx.direct) unless given (the bare relay)
 
     async def page(self) -> tuple[float, int]:
         """One page: (seconds, rows); rows < PAGE + 1 means it was the last."""
@@ -40,7 +41,7 @@ class DirectWalk:
         while len(rows) < PAGE + 1 and self.month < len(self.months):
             db = modb(self.account.id, *self.months[self.month])
             startkey = self.key if self.key is not None else [self.box_id, self.end]
-            took, reply = await timed(lambda: self.ctx.direct.view(
+            took, reply = await timed(lambda: (self.client or self.ctx.direct).view(
                 db, *VIEW, startkey=startkey, endkey=[self.box_id, self.start], descending=True,
                 limit=PAGE + 1 - len(rows)))
             seconds += took
@@ -85,28 +86,37 @@ async def run(ctx: Context) -> list:
     api = ctx.api(service, account.id)
     box_id = large_box["_id"]
 
-    api_times, direct_times, couch = [], [], []
+    relay = await ctx.relay()
+    api_times, direct_times, relay_times, couch = [], [], [], []
     async with service.memory() as memory:
         for index in range(repeats + 3):
             sample = await counted(service, lambda: api.request("GET", f"/vmboxes/{box_id}/messages?page_size={PAGE}"))
             expect(sample.reply, 200, what="GET messages")
             seconds, rows = await DirectWalk(ctx, account, box_id, held, start, end).page()
+            relayed, relayed_rows = await DirectWalk(ctx, account, box_id, held, start, end, client=relay).page()
+            if relayed_rows != rows:
+                raise RuntimeError("the relay did not answer what CouchDB did")
             if index >= 3:
                 api_times.append(sample.seconds)
                 direct_times.append(seconds)
+                relay_times.append(relayed)
                 couch.append(sample)
     newest = latency_row(NAME, f"newest {PAGE} of {big:,} messages (12 months)", api_times, direct_times, couch,
                          goal=f"API/direct <= {GOAL:g}",
                          notes=f"direct: listing_by_mailbox of the newest month, descending, limit {PAGE + 1}")
     newest.met = newest.ratio_within(GOAL)
     newest.memory(memory)
+    floor = latency_row(NAME, f"the same newest {PAGE} through a bare aiohttp relay (floor of a Python hop)",
+                        relay_times, direct_times, None,
+                        notes="bench/relay.py: the same view request(s) relayed as they are, no logic; interleaved "
+                              "with the API and direct requests above")
 
     async with service.memory() as memory:
         walk_big = await _walk(ctx, service, api, account, box_id, held, start, end)
     small_held = sorted({year_month(t) for t in times[small_box["_id"]]}, reverse=True)
     walk_small = await _walk(ctx, service, api, account, small_box["_id"], small_held,
                              times[small_box["_id"]][-1] - 60, times[small_box["_id"]][0] + 60)
-    rows = [newest]
+    rows = [newest, floor]
     for size, walk in ((small, walk_small), (big, walk_big)):
         row = latency_row(NAME, f"page through {size:,} messages, {PAGE} a page ({len(walk['api'])} pages)",
                           walk["api"], walk["direct"], walk["couch"])
@@ -115,7 +125,7 @@ async def run(ctx: Context) -> list:
         if walk["listed"] != size:
             row.notes = f"listed {walk['listed']} of {size} messages. "
         rows.append(row)
-    small_row, big_row = rows[1], rows[2]
+    small_row, big_row = rows[2], rows[3]
     big_row.memory(memory)
     steady_small = [sample.steady_requests for sample in walk_small["couch"]]
     steady_big = [sample.steady_requests for sample in walk_big["couch"]]

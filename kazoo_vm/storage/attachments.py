@@ -49,3 +49,33 @@ async def read_range(couch: CouchClient, db: str, doc_id: str, name: str, start:
                 yield data[low - first:high - first]
             if position > end:
                 return
+
+
+class Prefetch:
+    """An attachment range asked for now, to be streamed later or dropped: the request is sent and its first
+    bytes are awaited in a task of their own while the caller does other work (reads the message document).
+    `stream()` yields everything from the first chunk on (raising what the request raised); `close()` must follow,
+    streamed or not: it drops what was not read, and the connection with it."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]):
+        self._chunks = chunks
+        self._first = asyncio.ensure_future(self._read_first())
+
+    async def _read_first(self) -> bytes | None:
+        return await anext(self._chunks, None)
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        first = await self._first
+        if first is None:
+            return
+        yield first
+        async for chunk in self._chunks:
+            yield chunk
+
+    async def close(self) -> None:
+        if not self._first.done():
+            self._first.cancel()
+        await asyncio.wait([self._first])
+        if not self._first.cancelled():
+            self._first.exception()  # retrieved: a dropped prefetch's failure is nobody's error
+        await self._chunks.aclose()

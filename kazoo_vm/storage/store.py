@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import attachments
+from .attachments import Prefetch
 from .couch import JSON, CouchClient
 from .design_docs import DesignDocs
 from .errors import NotFound, is_db_missing
@@ -137,6 +138,10 @@ class Store:
     def read_attachment(self, db: str, doc_id: str, name: str, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes start..end (inclusive) of an attachment, streamed."""
         return attachments.read_range(self.client, db, doc_id, name, start, end)
+
+    def prefetch_attachment(self, db: str, doc_id: str, name: str, start: int, end: int) -> Prefetch:
+        """read_attachment() whose request is sent now; its bytes are streamed later, or it is closed unused."""
+        return Prefetch(attachments.read_range(self.client, db, doc_id, name, start, end))
 
     async def put_attachment(self, db: str, doc_id: str, rev: str, name: str, content_type: str,
                              chunks: AsyncIterator[bytes] | Path, length: int) -> str:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from ..storage import Conflict, NotFound
 from ..storage.dbnames import gregorian_now
 from ..storage.design_docs import MODB
-from ..storage.store import Store
+from ..storage.store import Prefetch, Store
 from . import bulk_writes, folders, linked_audio, message_docs, retention
 from .accounts import Account
 from .actor import Actor
@@ -29,6 +30,20 @@ from .values import JSON
 SCHEMA = "vm_message_metadata"
 SAVE_RETRIES = 5
 NO_AUDIO = "voicemail message does not have any audio file"
+# where the audio of this many messages was found last, per process (Message.audio's prefetch)
+AUDIO_PLACES = 10_000
+# the bytes of a recording a caller will read, given its length; None: none (HEAD, a range it cannot have)
+Span = Callable[[int], "tuple[int, int] | None"]
+
+
+@dataclass(frozen=True)
+class AudioPlace:
+    """Which attachment holds a message's audio: where it is, its name, length and digest."""
+    db: str
+    doc_id: str
+    name: str
+    length: int
+    digest: str | None
 
 
 @dataclass
@@ -41,10 +56,25 @@ class Audio:
     length: int
     filename: str
     store: Store = field(repr=False)
+    digest: str | None = None
+    # bytes start..end asked for while the message was read, from where the audio was found before
+    prefetched: tuple[int, int, Prefetch] | None = field(default=None, repr=False)
+
+    @property
+    def place(self) -> AudioPlace:
+        return AudioPlace(self.db, self.doc_id, self.name, self.length, self.digest)
 
     def read(self, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes start..end (inclusive) of the recording, streamed."""
+        if self.prefetched is not None and self.prefetched[:2] == (start, end):
+            return self.prefetched[2].stream()
         return self.store.read_attachment(self.db, self.doc_id, self.name, start, end)
+
+    async def close(self) -> None:
+        """Drop the prefetch, read or not (what was not read, and its connection)."""
+        if self.prefetched is not None:
+            prefetch, self.prefetched = self.prefetched[2], None
+            await prefetch.close()
 
 
 class Message:
@@ -57,6 +87,7 @@ class Message:
         self.mover = mover
         self.lifecycle = lifecycle
         self.retention_days = retention_days
+        self._audio_places: OrderedDict[tuple[str, str], AudioPlace] = OrderedDict()
 
     def cutoff(self) -> int:
         return retention.cutoff(self.retention_days)
@@ -230,21 +261,61 @@ class Message:
             return AlreadyExists({"cause": message_id, "message": "the message is being moved to another box"})
         return Invalid({message_id: {reason: {"message": f"the message could not be moved: {reason}"}}})
 
-    async def audio(self, account: Account, box_id: str, message_id: str) -> Audio:
-        box, doc = await self.load(account, box_id, message_id, reading=True)
-        doc = await self._ensure_folder(account, doc)
-        db = message_docs.db_of(account, doc["_id"])
-        holder = (await linked_audio.holders(self.store, account, [(db, doc)])).get(doc["_id"])
-        if holder is None:
-            raise BadIdentifier(message_id, cause=NO_AUDIO)
-        return audio_of(self.store, doc, box, account, *holder)
+    async def audio(self, account: Account, box_id: str, message_id: str, span: Span | None = None) -> Audio:
+        """The message's audio, once the message is read and checked (box, account). With `span`, the bytes it
+        chooses are asked for at once from the attachment that held this message's audio the last time, in
+        parallel with the reads of the message: they are used (`Audio.read` of the same bytes) only when the
+        message just read names that same attachment, with the same length and digest, else dropped. With a
+        `span`, the caller must `close()` the Audio when done with it."""
+        key = (account.id, message_id)
+        prefetched = self._prefetch(self._audio_places.get(key), span)
+        try:
+            box, doc = await self.load(account, box_id, message_id, reading=True)
+            doc = await self._ensure_folder(account, doc)
+            db = message_docs.db_of(account, doc["_id"])
+            holder = (await linked_audio.holders(self.store, account, [(db, doc)])).get(doc["_id"])
+            if holder is None:
+                raise BadIdentifier(message_id, cause=NO_AUDIO)
+            audio = audio_of(self.store, doc, box, account, *holder)
+        except BaseException:
+            if prefetched is not None:
+                await prefetched[1].close()
+            raise
+        self._remember(key, audio.place)
+        if prefetched is not None:
+            place, prefetch = prefetched
+            if place == audio.place:
+                audio.prefetched = (*place_span(place, span), prefetch)
+            else:
+                await prefetch.close()
+        return audio
+
+    def _prefetch(self, place: AudioPlace | None, span: Span | None) -> tuple[AudioPlace, Prefetch] | None:
+        wanted = None if place is None or span is None else place_span(place, span)
+        if wanted is None:
+            return None
+        start, end = wanted
+        return place, self.store.prefetch_attachment(place.db, place.doc_id, place.name, start, end)
+
+    def _remember(self, key: tuple[str, str], place: AudioPlace) -> None:
+        self._audio_places[key] = place
+        self._audio_places.move_to_end(key)
+        while len(self._audio_places) > AUDIO_PLACES:
+            self._audio_places.popitem(last=False)
 
 
 def audio_of(store: Store, doc: JSON, box: JSON, account: Account, db: str, holder: JSON) -> Audio:
     """The stream of a message's audio, kept in `holder` (the message itself or the document it links to)."""
     name, stub = next(iter(holder["_attachments"].items()))
     return Audio(db, holder["_id"], name, stub.get("content_type") or "application/octet-stream",
-                 int(stub.get("length") or 0), download_name(doc, box, account, name), store)
+                 int(stub.get("length") or 0), download_name(doc, box, account, name), store, stub.get("digest"))
+
+
+def place_span(place: AudioPlace, span: Span) -> tuple[int, int] | None:
+    """The bytes `span` chooses of the recording at `place`; None for none."""
+    if place.length <= 0:
+        return None
+    return span(place.length)
 
 
 def _check_timestamp(fields: JSON) -> None:

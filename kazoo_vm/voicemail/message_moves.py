@@ -8,8 +8,11 @@ ends with the message in exactly one box, under the id the first attempt chose.
 """
 from __future__ import annotations
 
+import asyncio
 import copy
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..storage.dbnames import encoded, gregorian_now, modb, year_month
 from ..storage.design_docs import MODB
@@ -19,6 +22,9 @@ from .accounts import Account
 from .ids import modb_id, new_id
 from .lifecycle import Kind, MessageLifecycle
 from .values import JSON, alphanum
+
+T = TypeVar("T")
+K = TypeVar("K")
 
 MARK = "pvt_moved_to"
 STALE_MARK_SECONDS = 120
@@ -109,8 +115,8 @@ class Mover:
         """(database, document) of every listed message of the box that may be changed."""
         grouped, result.failed = bulk_writes.by_database(account, ids)
         found = []
-        for db, db_ids in grouped.items():
-            for row in await self.store.many(db, db_ids):
+        for db, rows in await _per_database(grouped, self.store.many):
+            for row in rows:
                 doc = row.get("doc")
                 reason = bulk_writes.NOT_FOUND if doc is None else bulk_writes.refusal(doc, account, box_id, cutoff)
                 if reason is None:
@@ -134,8 +140,8 @@ class Mover:
             else:
                 source[MARK] = {"id": new_message_id(now), "box": target_box_id, "at": now}
                 to_mark.setdefault(db, []).append(source)
-        for db, docs in to_mark.items():
-            for doc, outcome in zip(docs, await self.store.write_many(db, docs)):
+        for db, outcomes in await _per_database(to_mark, self.store.write_many):
+            for doc, outcome in zip(to_mark[db], outcomes):
                 if "error" in outcome:
                     result.failed[doc["_id"]] = outcome["error"]
                 else:
@@ -152,8 +158,8 @@ class Mover:
                      if _marked_elsewhere(source, target_box_id) and _stale(source[MARK], now)}
         grouped, _ = bulk_writes.by_database(account, abandoned)
         finished: list[tuple[str, JSON]] = []
-        for db, copy_ids in grouped.items():
-            for row in await self.store.many(db, copy_ids):
+        for db, rows in await _per_database(grouped, self.store.many):
+            for row in rows:
                 if _holds_copy(row, abandoned[row["key"]][1]):
                     finished.append(abandoned[row["key"]])
         await self._delete_sources(account, finished)
@@ -167,8 +173,13 @@ class Mover:
         by_db: dict[str, list[JSON]] = {}
         for db, source in sources:
             by_db.setdefault(db, []).append(source)
-        for db, docs in by_db.items():
-            outcomes = await self.store.write_many(db, [_tombstone(doc) for doc in docs])
+        deleted = await _per_database(by_db, lambda db, docs: self.store.write_many(db, [_tombstone(doc)
+                                                                                          for doc in docs]),
+                                      failures=True)
+        for db, outcomes in deleted:  # a database that failed is raised once the others are told
+            if isinstance(outcomes, BaseException):
+                continue
+            docs = by_db[db]
             changed = []
             for doc, outcome in zip(docs, outcomes):
                 if outcome.get("error") == "conflict":
@@ -179,6 +190,7 @@ class Mover:
                 result = await bulk_writes.update(self.store, db, changed, _delete, keep_old=self.lifecycle.listening)
                 for old, tombstone in result.written:
                     await self.lifecycle.written(account, tombstone["_id"], old, None, Kind.DELETED)
+        _raise_first(deleted)
 
     async def write(self, account: Account, transfers: list[Transfer], result: bulk_writes.BulkResult, *,
                     existing_ok: bool) -> list[Transfer]:
@@ -215,9 +227,10 @@ class Mover:
         for transfer in batch:
             if transfer.audio_db is not None and transfer.audio_stubs:
                 by_db.setdefault(transfer.audio_db, []).append(transfer)
-        for db, group in by_db.items():
-            rows = await self.store.many(db, [t.audio["_id"] for t in group], with_attachments=True)
-            for transfer, row in zip(group, rows):
+        read = await _per_database(by_db, lambda db, group: self.store.many(db, [t.audio["_id"] for t in group],
+                                                                            with_attachments=True))
+        for db, rows in read:
+            for transfer, row in zip(by_db[db], rows):
                 stored = (row.get("doc") or {}).get("_attachments") or {}
                 transfer.target["_attachments"] = {
                     name: {"content_type": stub.get("content_type", "application/octet-stream"),
@@ -250,6 +263,25 @@ class Mover:
                     await self.store.delete(transfer.target_db, target_id, rev)
                 raise
         return None
+
+
+async def _per_database(grouped: dict[str, K], work: Callable[[str, K], Awaitable[T]], *,
+                        failures: bool = False) -> list[tuple[str, T]]:
+    """`work(db, items)` for every database at once: the databases of a move are independent of each other, and
+    CouchDB answers requests to several databases in parallel; (database, answer) in the order given. The
+    first failure is raised once all have ended, so that no request is left running; with `failures`, failures
+    are answers (for the caller to raise, `_raise_first`, after it has used the others)."""
+    answers = list(zip(grouped, await asyncio.gather(*(work(db, items) for db, items in grouped.items()),
+                                                     return_exceptions=True)))
+    if not failures:
+        _raise_first(answers)
+    return answers
+
+
+def _raise_first(answers: list[tuple[str, object]]) -> None:
+    for _, answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer
 
 
 def _marked_elsewhere(source: JSON, target_box_id: str) -> bool:
