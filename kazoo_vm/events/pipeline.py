@@ -13,14 +13,16 @@ checkpoint.
   `_all_dbs` a round) or when the pipeline started: a new deployment or a new hook does not replay history.
   One made since (a new monthly database, a new account's) is read from its start.
 - Messages and boxes written through any instance with events on, for an account followed here (by whichever
-  instance holds it), are recorded in the event outbox (`outbox.py`) before the API answers. After each read of a database's feed that shows changes (or
-  when the outbox says it has revisions of the database: an outbox listing when `_db_updates` reports
-  `kazoo_vm_events`, each poll round, on a lease takeover, or a write through this instance), the database's
-  outbox revisions are classified first, in revision order, and deleted once their events are settled; then
-  the feed's batch. Reading the outbox after the feed finds every revision whose request was answered before
-  the feed showed a later one, so the feed cannot coalesce them, and the revisions the feed then shows are
-  already known to the classifier's memory, so nothing is reported twice. The feed supplies what other
-  writers did, and anything the outbox missed (see the README, "What a feed cannot show").
+  instance holds it), are recorded in the event outbox (`outbox.py`) before the API answers. After each read of
+  a database's feed that shows changes, the database's outbox revisions are classified first, in revision
+  order, and deleted once their events are settled; then the feed's batch. Reading the outbox after the feed
+  finds every revision whose request was answered before the feed showed a later one, so the feed cannot
+  coalesce them, and the revisions the feed then shows are already known to the classifier's memory, so nothing
+  is reported twice. A write always shows in the feed after the checkpoint, so this finds every record that
+  still has to be reported; a record written after the feed read that reported its revision (or left by a
+  holder that lost its lease or the account its hooks) is found by one outbox listing (ids only) per lease
+  round, and cleared. The feed supplies what other writers did, and anything the outbox missed (see the
+  README, "What a feed cannot show").
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..storage import StorageError
-from ..storage.changes import EVENTS_DB, Feeds, NoDbUpdates
+from ..storage.changes import Feeds, NoDbUpdates
 from . import classify as classifier
 from .checkpoints import Checkpoint, Checkpoints
 from .discovery import databases_of
@@ -66,8 +68,6 @@ class Pipeline:
         self.dirty: set[str] = set()
         self.outbox = Outbox(feeds)
         self.outbox_due: set[str] = set()  # databases whose outbox is read at their next read, even without changes
-        self.scan_wanted = False
-        self.scanning: asyncio.Task | None = None
         self.reading: dict[str, asyncio.Task] = {}
         self.readers = asyncio.Semaphore(READERS)
         self.inflight: dict[int, float] = {}
@@ -84,10 +84,9 @@ class Pipeline:
                       asyncio.create_task(self._guard(self._source_loop))]
 
     async def close(self) -> None:
-        tasks = [*self.tasks, *self.reading.values(), *([self.scanning] if self.scanning else [])]
-        for task in tasks:
+        for task in [*self.tasks, *self.reading.values()]:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks, *self.reading.values(), return_exceptions=True)
         try:
             await self.leases.release_all()
         except StorageError:
@@ -132,8 +131,8 @@ class Pipeline:
                     self.mark(checkpoint.db)
             if taken:
                 self.initialized = {a for a in self.initialized if partition_of(a) not in taken}
-                self.scan_outbox()  # what the previous holder left there
             await self.sync_watched()
+            await self._scan_outbox()
             self.existing = databases
             self.error = None
             await asyncio.sleep(RENEW_SECONDS)
@@ -144,7 +143,6 @@ class Pipeline:
             for db in databases_of(account_id, self.retention_days):
                 await self._checkpoint_of(db)
             self.initialized.add(account_id)
-            self.scan_outbox()  # what was recorded for it before it was followed here (a restart, a takeover)
         self.initialized &= self.watched()
 
     # which databases changed
@@ -157,14 +155,10 @@ class Pipeline:
             await self._poll()
             return
         self.mode = "db_updates"
-        self.scan_outbox()
         while True:
             batch = await self.feeds.db_updates(since, WAIT_SECONDS)
             for update in batch.results:
                 db = update.get("db_name", "")
-                if db == EVENTS_DB:
-                    self.scan_outbox()  # perhaps revisions recorded through another instance
-                    continue
                 where = classifier.account_of(db)
                 if where is None or not self._mine(where[0]):
                     continue
@@ -177,7 +171,6 @@ class Pipeline:
 
     async def _poll(self) -> None:
         while True:
-            await self._scan()
             for account_id in sorted(self.watched()):
                 if self._mine(account_id):
                     for db in databases_of(account_id, self.retention_days):
@@ -185,39 +178,29 @@ class Pipeline:
             await asyncio.sleep(self.poll_seconds)
 
     # reading one database
-    def written_here(self, db: str, recorded: bool) -> None:
-        """A document of `db` was written through this instance (its revision `recorded` in the outbox, or a
-        hard delete, whose tombstone the feed shows): when this instance reports the account, the database is
-        read at once, its outbox with it."""
+    def written_here(self, db: str) -> None:
+        """A document of `db` was written through this instance (its revision recorded in the outbox, or a hard
+        delete, whose tombstone the feed shows): when this instance reports the account, the database is read at
+        once (its feed shows the write, so its outbox is read too)."""
         where = classifier.account_of(db)
-        if where is None or not self._mine(where[0]):
+        if where is not None and self._mine(where[0]):
+            self.mark(db)
+
+    async def _scan_outbox(self) -> None:
+        """Once a lease round: the databases of this instance's accounts that have outbox records its reads did
+        not take (written after the feed read that reported their revisions, or left by a previous holder) are
+        read, outbox first."""
+        try:
+            pending = await self.outbox.pending()
+        except StorageError as failure:
+            self.error = f"outbox: {failure}"[:200]
+            log.warning("cannot list the event outbox: %s", failure)
             return
-        if recorded:
-            self.outbox_due.add(db)
-        self.mark(db)
-
-    def scan_outbox(self) -> None:
-        """Have the outbox listed (one at a time; a request made meanwhile lists it once more)."""
-        self.scan_wanted = True
-        if self.scanning is None or self.scanning.done():
-            self.scanning = asyncio.create_task(self._scan())
-
-    async def _scan(self) -> None:
-        """The databases of this instance's accounts that have outbox revisions are read (outbox first)."""
-        self.scan_wanted = True
-        while self.scan_wanted:
-            self.scan_wanted = False
-            try:
-                pending = await self.outbox.pending()
-            except StorageError as failure:
-                self.error = f"outbox: {failure}"[:200]
-                log.warning("cannot list the event outbox: %s", failure)
-                return
-            for db in pending:
-                where = classifier.account_of(db)
-                if where is not None and self._mine(where[0]):
-                    self.outbox_due.add(db)
-                    self.mark(db)
+        for db in pending:
+            where = classifier.account_of(db)
+            if where is not None and self._mine(where[0]):
+                self.outbox_due.add(db)
+                self.mark(db)
 
     def mark(self, db: str) -> None:
         self.dirty.add(db)

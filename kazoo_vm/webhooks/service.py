@@ -135,10 +135,8 @@ class Webhooks:
             log.warning("could not record %d revisions in the event outbox: %s", len(recorded), failure)
             woken.update(db for _, db, _ in recorded)
             recorded = []
-        for db in woken - {db for _, db, _ in recorded}:
-            pipeline.written_here(db, recorded=False)
-        for db in {db for _, db, _ in recorded}:
-            pipeline.written_here(db, recorded=True)
+        for db in woken | {db for _, db, _ in recorded}:
+            pipeline.written_here(db)
 
     async def _sync(self) -> None:
         try:
