@@ -19,7 +19,8 @@ from kazoo_vm.storage.dbnames import gregorian_now, modb, year_month
 
 from conftest import SECRET
 from message_helpers import upload_message
-from webhook_helpers import Receiver, delete_events_state, delete_hooks, emptied, outbox_of
+from webhook_helpers import (Receiver, about, change_folder_twice, delete_events_state, delete_hooks, emptied,
+                             recorded_edits)
 
 START_SECONDS = 60.0
 
@@ -137,27 +138,21 @@ async def test_sigkill_with_recorded_revisions_waiting_then_restart_delivers_eac
     through = replace(api, base=f"http://127.0.0.1:{instance.port}")
     box = await through.create_box()
     message_id = (await upload_message(through, box["id"])).data["media_id"]
-    of = lambda doc_id: lambda item: json.loads(item.body).get("id") == doc_id  # noqa: E731
-    assert len(await receiver.wait_for(1, where=of(message_id))) == 1
+    assert len(await receiver.wait_for(1, where=about(message_id))) == 1
     receiver.status = 500
     second = (await upload_message(through, box["id"])).data["media_id"]
-    first_try = await receiver.wait_for(1, where=of(second))
+    first_try = await receiver.wait_for(1, where=about(second))
     assert len(first_try) == 1, "the first try did not come"
-    for folder in ("saved", "new"):
-        changed = await through.post(f"/vmboxes/{box['id']}/messages/{message_id}", json={"data": {"folder": folder}})
-        assert changed.status == 200, changed.json
-    recorded = [doc["_rev"] for outbox in await outbox_of(couch, api.account_id)  # its creation may be there too,
-                for doc in outbox["revisions"] if doc["_id"] == message_id  # delivered, not yet deleted
-                and int(doc["_rev"].split("-")[0]) > 2]
-    assert [int(rev.split("-")[0]) for rev in recorded] == [3, 4], recorded
+    await change_folder_twice(through, box["id"], message_id)
+    assert await recorded_edits(couch, api.account_id, message_id) == [3, 4]
     instance.kill()
     receiver.status = 200
     await instance.start()
 
-    got = await receiver.wait_for(3, where=of(message_id), timeout=45)
+    got = await receiver.wait_for(3, where=about(message_id), timeout=45)
     assert [json.loads(item.body)["action"] for item in got] == ["doc_created", "doc_edited", "doc_edited"], \
         [json.loads(item.body) for item in receiver.received]
-    again = await receiver.wait_for(2, where=of(second), timeout=10)
+    again = await receiver.wait_for(2, where=about(second), timeout=10)
     assert [item.headers["X-Kazoo-VM-Event-ID"] for item in again] == \
         [first_try[0].headers["X-Kazoo-VM-Event-ID"]] * 2 and json.loads(again[1].body)["action"] == "doc_created"
     await emptied(couch, api.account_id)

@@ -16,29 +16,12 @@ from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.events.leases import PARTITIONS
 from kazoo_vm.http.app import make_app
 from kazoo_vm.http.webhooks import WEBHOOKS
-from kazoo_vm.storage.dbnames import gregorian_now, modb, year_month
 
 from message_helpers import modb_of, upload_message
-from test_webhooks_delivery import FAST, add_hook, body, followed
-from webhook_helpers import Receiver, delete_events_state, delete_hooks, emptied, outbox_of
+from test_webhooks_delivery import FAST, add_hook, api, body, followed, receiver  # noqa: F401 - the fixtures
+from webhook_helpers import Receiver, about, change_folder_twice, emptied, outbox_of, recorded_edits
 
 HELD = {**FAST, "webhook_timeout": 60.0}  # a held delivery is not given up while the test holds it
-
-
-@pytest.fixture
-async def api(new_account, couch):
-    account = await new_account()
-    yield account
-    await delete_hooks(couch, [account.account_id])
-    await delete_events_state(couch, account.account_id)
-    await couch.db_delete(modb(account.account_id, *year_month(gregorian_now())))
-
-
-@pytest.fixture
-async def receiver():
-    receiver = await Receiver().start()
-    yield receiver
-    await receiver.stop()
 
 
 @pytest.fixture
@@ -60,10 +43,6 @@ async def instances(settings, api, receiver):
         receiver.gate.set()
     for runner in runners:
         await runner.cleanup()
-
-
-def of(doc_id: str):
-    return lambda item: body(item).get("id") == doc_id
 
 
 async def hold(receiver: Receiver, count: int, where) -> None:
@@ -94,21 +73,15 @@ async def test_two_quick_folder_changes_through_an_instance_without_the_partitio
     through = replace(api, base=other_url)
     box = await through.create_box()
     message_id = (await upload_message(through, box["id"])).data["media_id"]
-    await receiver.wait_for(1, where=of(message_id))
+    await receiver.wait_for(1, where=about(message_id))
 
     second = (await upload_message(through, box["id"])).data["media_id"]
-    await hold(receiver, 1, of(second))  # the holder's read of the month waits for this delivery
-    for folder in ("saved", "new"):
-        changed = await through.post(f"/vmboxes/{box['id']}/messages/{message_id}", json={"data": {"folder": folder}})
-        assert changed.status == 200, changed.json
-    recorded = [doc["_rev"] for outbox in await outbox_of(couch, api.account_id)  # its creation may be there too,
-                for doc in outbox["revisions"] if doc["_id"] == message_id  # delivered, not yet deleted
-                and int(doc["_rev"].split("-")[0]) > 2]
-    assert [int(rev.split("-")[0]) for rev in recorded] == [3, 4], (  # each change, as written
-        recorded, [app[WEBHOOKS].status() for app, _ in apps], [body(item) for item in receiver.received])
+    await hold(receiver, 1, about(second))  # the holder's read of the month waits for this delivery
+    await change_folder_twice(through, box["id"], message_id)
+    assert await recorded_edits(couch, api.account_id, message_id) == [3, 4]  # each change, as written
     receiver.gate.set()
 
-    got = await receiver.wait_for(3, where=of(message_id), timeout=15)
+    got = await receiver.wait_for(3, where=about(message_id), timeout=15)
     assert [body(item)["action"] for item in got] == ["doc_created", "doc_edited", "doc_edited"], \
         [body(item) for item in receiver.received]
     assert len({item.headers["X-Kazoo-VM-Event-ID"] for item in got}) == 3
@@ -123,14 +96,14 @@ async def test_a_box_edited_twice_quickly_gives_two_edits(instances, api, receiv
     await followed(app, api.account_id)
     through = replace(api, base=url)
     box = await through.create_box(name="One")
-    await receiver.wait_for(1, where=of(box["id"]))
+    await receiver.wait_for(1, where=about(box["id"]))
     other = await through.create_box()
-    await hold(receiver, 1, of(other["id"]))  # the account database's read waits for this delivery
+    await hold(receiver, 1, about(other["id"]))  # the account database's read waits for this delivery
     for name in ("Two", "Three"):
         assert (await through.patch(f"/vmboxes/{box['id']}", json={"data": {"name": name}})).status == 200
     receiver.gate.set()
 
-    got = await receiver.wait_for(3, where=of(box["id"]), timeout=15)
+    got = await receiver.wait_for(3, where=about(box["id"]), timeout=15)
     assert [(body(item)["action"], body(item)["type"]) for item in got] == [
         ("doc_created", "vmbox"), ("doc_edited", "vmbox"), ("doc_edited", "vmbox")], [body(i) for i in got]
     await emptied(couch, api.account_id)
@@ -146,7 +119,7 @@ async def test_a_bulk_change_is_one_outbox_write_and_an_account_without_hooks_ge
     ids = [(await upload_message(through, box["id"])).data["media_id"] for _ in range(4)]
     await receiver.wait_for(4, where=lambda item: body(item).get("id") in ids)
     extra = (await upload_message(through, box["id"])).data["media_id"]
-    await hold(receiver, 1, of(extra))
+    await hold(receiver, 1, about(extra))
     bulk = await through.post(f"/vmboxes/{box['id']}/messages", json={"data": {"messages": ids, "folder": "saved"}})
     assert bulk.status == 200 and sorted(bulk.data["succeeded"]) == sorted(ids), bulk.json
     waiting = [outbox for outbox in await outbox_of(couch, api.account_id)  # not their creations (delivered,

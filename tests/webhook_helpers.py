@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,25 @@ async def outbox_of(couch: CouchClient, account_id: str) -> list[dict[str, Any]]
     except Exception:  # noqa: BLE001 - no events database: no outbox
         return []
     return [row["doc"] for row in rows if row["id"].split(":", 2)[2].startswith(account_db(account_id))]
+
+
+def about(doc_id: str):
+    """Matches the deliveries of one document's object events."""
+    return lambda item: json.loads(item.body).get("id") == doc_id
+
+
+async def change_folder_twice(api, box_id: str, message_id: str) -> None:
+    """Two folder changes of one message, one right after the other (each answered)."""
+    for folder in ("saved", "new"):
+        changed = await api.post(f"/vmboxes/{box_id}/messages/{message_id}", json={"data": {"folder": folder}})
+        assert changed.status == 200, changed.json
+
+
+async def recorded_edits(couch: CouchClient, account_id: str, doc_id: str) -> list[int]:
+    """The generations of a message's revisions in the outbox after its creation (whose record, generation 2,
+    may be there too: delivered, not yet deleted)."""
+    return [generation for outbox in await outbox_of(couch, account_id) for doc in outbox["revisions"]
+            if doc["_id"] == doc_id and (generation := int(doc["_rev"].split("-")[0])) > 2]
 
 
 async def emptied(couch: CouchClient, account_id: str, timeout: float = 30.0) -> None:
