@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kazoo_vm.voicemail.lifecycle import Kind, MessageEvent
+from kazoo_vm.storage.dbnames import account_db
+from kazoo_vm.voicemail.lifecycle import MESSAGE, VMBOX, Kind, MessageEvent
 from legacy_helpers import LegacyData, mp3_message, new_id_of, recent
 from message_helpers import create_message, upload_message
 
@@ -15,9 +16,8 @@ async def heard(service, api):
     _, voicemail = service
     events: list[MessageEvent] = []
 
-    async def listener(event: MessageEvent) -> None:
-        if event.account.id == api.account_id:
-            events.append(event)
+    async def listener(batch: list[MessageEvent]) -> None:
+        events.extend(event for event in batch if event.account.id == api.account_id and event.doc_type == MESSAGE)
 
     voicemail.lifecycle.subscribe(listener)
     yield events
@@ -87,3 +87,27 @@ async def test_the_legacy_migration_creates_messages(api, couch, heard):
         assert seen(heard) == [(new_id_of(message.media_id, message.entry["timestamp"]), Kind.CREATED)]
     finally:
         await legacy.drop_modbs()
+
+
+async def test_box_writes_through_the_api_pass_the_same_point(api, service, couch):
+    _, voicemail = service
+    heard: list[MessageEvent] = []
+
+    async def listener(batch: list[MessageEvent]) -> None:
+        heard.extend(event for event in batch if event.account.id == api.account_id and event.doc_type == VMBOX)
+
+    voicemail.lifecycle.subscribe(listener)
+    try:
+        box = await api.create_box(name="Front")
+        assert (await api.patch(f"/vmboxes/{box['id']}", json={"data": {"name": "Back"}})).status == 200
+        assert (await api.post(f"/vmboxes/{box['id']}", json={"data": {"name": "Side", "mailbox": box["mailbox"]}})
+                ).status == 200
+        assert (await api.delete(f"/vmboxes/{box['id']}")).status == 200
+    finally:
+        voicemail.lifecycle.unsubscribe(listener)
+    assert [(event.message_id, event.kind) for event in heard] == [
+        (box["id"], Kind.CREATED), (box["id"], Kind.CHANGED), (box["id"], Kind.CHANGED), (box["id"], Kind.DELETED)]
+    assert [event.new["name"] for event in heard] == ["Front", "Back", "Side", "Side"]
+    assert heard[-1].new["pvt_deleted"] is True and heard[-1].old.get("pvt_deleted") is None
+    stored = await couch.get(account_db(api.account_id), box["id"])
+    assert heard[-1].new["_rev"] == stored["_rev"]  # each as written, with its revision

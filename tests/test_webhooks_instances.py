@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 
 import aiohttp
 import pytest
@@ -16,7 +17,10 @@ import pytest
 from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage.dbnames import gregorian_now, modb, year_month
 
-from webhook_helpers import Receiver, delete_events_state, delete_hooks
+from conftest import SECRET
+from message_helpers import upload_message
+from webhook_helpers import (Receiver, about, change_folder_twice, delete_events_state, delete_hooks, emptied,
+                             recorded_edits)
 
 START_SECONDS = 60.0
 
@@ -120,6 +124,38 @@ async def test_sigkill_between_change_and_delivery_then_restart_delivers_it(api,
     assert len(got) == 2, "the event did not arrive after the restart"
     assert got[1].headers["X-Kazoo-VM-Event-ID"] == event_id
     assert json.loads(got[1].body)["id"] == box["id"]
+
+
+async def test_sigkill_with_recorded_revisions_waiting_then_restart_delivers_each_of_them(
+        api, receiver, instances, couch_url, couch):
+    """Two folder changes answered while the month's read waits for a delivery (its retry is 60 s away): their
+    revisions are in the outbox, not yet reported. Killed, restarted: each change is an event, in order, the
+    waiting one keeps its event_id, and the outbox is empty once they are delivered."""
+    instance = await Instance(couch_url, KAZOO_VM_WEBHOOK_BACKOFF="60", KAZOO_VM_SECRET=SECRET).start()
+    instances.append(instance)
+    await hook(api, receiver, retries=4)
+    await followed(instances)
+    through = replace(api, base=f"http://127.0.0.1:{instance.port}")
+    box = await through.create_box()
+    message_id = (await upload_message(through, box["id"])).data["media_id"]
+    assert len(await receiver.wait_for(1, where=about(message_id))) == 1
+    receiver.status = 500
+    second = (await upload_message(through, box["id"])).data["media_id"]
+    first_try = await receiver.wait_for(1, where=about(second))
+    assert len(first_try) == 1, "the first try did not come"
+    await change_folder_twice(through, box["id"], message_id)
+    assert await recorded_edits(couch, api.account_id, message_id) == [3, 4]
+    instance.kill()
+    receiver.status = 200
+    await instance.start()
+
+    got = await receiver.wait_for(3, where=about(message_id), timeout=45)
+    assert [json.loads(item.body)["action"] for item in got] == ["doc_created", "doc_edited", "doc_edited"], \
+        [json.loads(item.body) for item in receiver.received]
+    again = await receiver.wait_for(2, where=about(second), timeout=10)
+    assert [item.headers["X-Kazoo-VM-Event-ID"] for item in again] == \
+        [first_try[0].headers["X-Kazoo-VM-Event-ID"]] * 2 and json.loads(again[1].body)["action"] == "doc_created"
+    await emptied(couch, api.account_id)
 
 
 async def test_two_instances_deliver_each_event_once_and_one_takes_over_from_a_dead_one(

@@ -12,10 +12,17 @@ checkpoint.
 - A database first followed starts from "now" (its current position) if it was there a lease round ago (one
   `_all_dbs` a round) or when the pipeline started: a new deployment or a new hook does not replay history.
   One made since (a new monthly database, a new account's) is read from its start.
-- Messages written through this instance (the message lifecycle point) are handed in as they were written
-  (`note`), each revision, and classified before the database's feed is read: the feed, which shows only each
-  document's newest revision, cannot coalesce them, and the revisions it then shows are already known to the
-  classifier's memory, so nothing is reported twice. The feed supplies what other writers did.
+- Messages and boxes written through any instance with events on, for an account followed here (by whichever
+  instance holds it), are recorded in the event outbox (`outbox.py`) before the API answers. After each read of
+  a database's feed that shows changes, the database's outbox revisions are classified first, in revision
+  order, and deleted once their events are settled; then the feed's batch. Reading the outbox after the feed
+  finds every revision whose request was answered before the feed showed a later one, so the feed cannot
+  coalesce them, and the revisions the feed then shows are already known to the classifier's memory, so nothing
+  is reported twice. A write always shows in the feed after the checkpoint, so this finds every record that
+  still has to be reported; a record written after the feed read that reported its revision (or left by a
+  holder that lost its lease or the account its hooks) is found by one outbox listing (ids only) per lease
+  round, and cleared. The feed supplies what other writers did, and anything the outbox missed (see the
+  README, "What a feed cannot show").
 """
 from __future__ import annotations
 
@@ -32,12 +39,12 @@ from .checkpoints import Checkpoint, Checkpoints
 from .discovery import databases_of
 from .leases import RENEW_SECONDS, Leases, partition_of
 from .memory import Memory
+from .outbox import PAGE as OUTBOX_PAGE, Outbox, changes_of
 from .records import Event
 
 log = logging.getLogger("kazoo_vm.events")
 BATCH = 200
 READERS = 8  # databases read at the same time
-NOTES_PER_DB = 1000  # revisions written here waiting for their database's read; beyond, the feed reports them
 WAIT_SECONDS = 25.0
 RETRY_SECONDS = 1.0
 Deliver = Callable[[list[Event]], Awaitable[None]]
@@ -59,7 +66,8 @@ class Pipeline:
         self.missing: set[str] = set()
         self.existing: set[str] | None = None  # the databases there were a lease round ago
         self.dirty: set[str] = set()
-        self.notes: dict[str, list[dict[str, Any]]] = {}  # db -> changes written through this instance
+        self.outbox = Outbox(feeds)
+        self.outbox_due: set[str] = set()  # databases whose outbox is read at their next read, even without changes
         self.reading: dict[str, asyncio.Task] = {}
         self.readers = asyncio.Semaphore(READERS)
         self.inflight: dict[int, float] = {}
@@ -124,6 +132,7 @@ class Pipeline:
             if taken:
                 self.initialized = {a for a in self.initialized if partition_of(a) not in taken}
             await self.sync_watched()
+            await self._scan_outbox()
             self.existing = databases
             self.error = None
             await asyncio.sleep(RENEW_SECONDS)
@@ -169,20 +178,29 @@ class Pipeline:
             await asyncio.sleep(self.poll_seconds)
 
     # reading one database
-    def follows(self, account_id: str) -> bool:
-        """Whether this instance reports the account's events now (it has hooks, and its partition is held)."""
-        return self._mine(account_id)
-
-    def note(self, db: str, doc: dict[str, Any]) -> None:
-        """A revision of a message written through this instance (`doc` as stored, with `_rev` and its
-        attachment stubs): reported as written, before the feed is read, and the database read at once."""
+    def written_here(self, db: str) -> None:
+        """A document of `db` was written through this instance (its revision recorded in the outbox, or a hard
+        delete, whose tombstone the feed shows): when this instance reports the account, the database is read at
+        once (its feed shows the write, so its outbox is read too)."""
         where = classifier.account_of(db)
-        if where is None or not self._mine(where[0]):
+        if where is not None and self._mine(where[0]):
+            self.mark(db)
+
+    async def _scan_outbox(self) -> None:
+        """Once a lease round: the databases of this instance's accounts that have outbox records its reads did
+        not take (written after the feed read that reported their revisions, or left by a previous holder) are
+        read, outbox first."""
+        try:
+            pending = await self.outbox.pending()
+        except StorageError as failure:
+            self.error = f"outbox: {failure}"[:200]
+            log.warning("cannot list the event outbox: %s", failure)
             return
-        notes = self.notes.setdefault(db, [])
-        if len(notes) < NOTES_PER_DB:
-            notes.append({"id": doc["_id"], "doc": doc, "changes": [{"rev": doc["_rev"]}], "seen_at": time.monotonic()})
-        self.mark(db)
+        for db in pending:
+            where = classifier.account_of(db)
+            if where is not None and self._mine(where[0]):
+                self.outbox_due.add(db)
+                self.mark(db)
 
     def mark(self, db: str) -> None:
         self.dirty.add(db)
@@ -223,7 +241,7 @@ class Pipeline:
         return checkpoint
 
     async def _hand_off(self, db: str, account_id: str, changes: list[dict[str, Any]], seen_at: float) -> None:
-        """Classify changes (a feed batch, or revisions written here) and return once their events are settled."""
+        """Classify changes (a feed batch, or outbox revisions) and return once their events are settled."""
         events = [Event(raised.event_id, raised.hook, raised.name, account_id, raised.doc_type, raised.doc_id,
                         raised.payload, seen_at)
                   for change in changes for raised in classifier.classify(db, change, self.memory)
@@ -236,21 +254,15 @@ class Pipeline:
             finally:
                 self.inflight.pop(key, None)
 
-    def _take_notes(self, db: str) -> list[dict[str, Any]]:
-        """The revisions handed in for `db`, each message's in the order of its revisions: two requests writing
-        one message can hand theirs in the other way round (a creation read back while it is changed)."""
-        return sorted(self.notes.pop(db, []), key=lambda note: int(note["changes"][0]["rev"].split("-", 1)[0]))
-
     async def _read(self, db: str) -> None:
         where = classifier.account_of(db)
         if where is None or not self._mine(where[0]):
-            self.notes.pop(db, None)  # the partition went: its new holder reads the feed
+            self.outbox_due.discard(db)  # the partition went: its new holder reads the feed and the outbox
             return
         checkpoint = await self._checkpoint_of(db)
-        notes = self._take_notes(db)
-        if notes:
-            await self._hand_off(db, where[0], notes, notes[0]["seen_at"])
         if checkpoint is None:
+            if db in self.outbox_due:
+                await self._drain_outbox(db, where[0])
             return
         while True:
             batch = await self.feeds.changes(db, checkpoint.since, BATCH)
@@ -258,9 +270,10 @@ class Pipeline:
                 self.missing.add(db)
                 self.known.pop(db, None)
                 return
-            notes = self._take_notes(db)  # written here while the feed was read: they come first
-            if notes:
-                await self._hand_off(db, where[0], notes, notes[0]["seen_at"])
+            if batch.results or db in self.outbox_due:
+                # read after the feed: a revision whose request was answered before the feed showed a later one
+                # is there, and comes first
+                await self._drain_outbox(db, where[0])
             await self._hand_off(db, where[0], batch.results, time.monotonic())
             if not self.leases.holds_account(where[0]):
                 return  # the lease went meanwhile: the new holder resumes from the last checkpoint
@@ -268,4 +281,17 @@ class Pipeline:
                 await self.checkpoints.save(checkpoint, batch.last_seq)
             self.batches += 1
             if len(batch.results) < BATCH:
+                return
+
+    async def _drain_outbox(self, db: str, account_id: str) -> None:
+        """Classify the database's outbox revisions and hand their events off; only then delete them (a process
+        killed before reports them again, with the same event_ids)."""
+        self.outbox_due.discard(db)
+        while True:
+            docs = await self.outbox.of(db)
+            if not docs:
+                return
+            await self._hand_off(db, account_id, changes_of(docs), time.monotonic())
+            await self.outbox.drop(docs)
+            if len(docs) < OUTBOX_PAGE:
                 return

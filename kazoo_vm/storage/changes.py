@@ -1,7 +1,7 @@
 """CouchDB's change feeds, for the event pipeline: a database's `_changes` since a position (with documents),
 its current position ("now"), the server's `_db_updates` (which databases changed; PouchDB Server has none),
-and a long-poll wait on one database. The service's own bookkeeping database (`kazoo_vm_events`) is reached
-here too. Positions (`seq`) are opaque: on a cluster they are strings that only CouchDB can compare."""
+and a long-poll wait on one database. The service's own bookkeeping database (`kazoo_vm_events`: leases,
+checkpoints, the event outbox) is reached here too. Positions (`seq`) are opaque: on a cluster they are strings that only CouchDB can compare."""
 from __future__ import annotations
 
 import asyncio
@@ -115,11 +115,38 @@ class Feeds:
     async def state(self, doc_id: str) -> JSON | None:
         return await self.client.get_or_none(EVENTS_DB, doc_id)
 
-    async def states(self, prefix: str) -> list[JSON]:
-        """Every bookkeeping document whose id starts with `prefix`."""
+    async def states(self, prefix: str, limit: int | None = None) -> list[JSON]:
+        """Every bookkeeping document whose id starts with `prefix` (the first `limit`, in id order)."""
         params = {"include_docs": "true", "startkey": json.dumps(prefix), "endkey": json.dumps(prefix + "\ufff0")}
+        if limit is not None:
+            params["limit"] = str(limit)
         result = await self.client.request("GET", f"{EVENTS_DB}/_all_docs", params=params)
         return [row["doc"] for row in result["rows"] if row.get("doc")]
+
+    async def state_ids(self, prefix: str) -> list[str]:
+        """The ids of the bookkeeping documents whose id starts with `prefix` (no documents: one small read)."""
+        params = {"startkey": json.dumps(prefix), "endkey": json.dumps(prefix + "\ufff0")}
+        result = await self.client.request("GET", f"{EVENTS_DB}/_all_docs", params=params)
+        return [row["id"] for row in result["rows"]]
+
+    async def add_states(self, docs: list[JSON]) -> None:
+        """New bookkeeping documents, in one `_bulk_docs` request. Their ids are unique to this write: a
+        conflict is this write's own first try (the request was sent again after a dropped connection)."""
+        if not docs:
+            return
+        results = await self.client.request("POST", f"{EVENTS_DB}/_bulk_docs",
+                                            params=await self.client.write_params(EVENTS_DB), body={"docs": docs})
+        failed = [result for result in results if result.get("error") not in (None, "conflict")]
+        if failed:
+            raise StorageError(f"{len(failed)} of {len(docs)} bookkeeping documents not saved: {failed[0]}")
+
+    async def drop_states(self, docs: list[JSON]) -> None:
+        """Delete bookkeeping documents in one `_bulk_docs` request; one already gone (or changed) is left."""
+        if docs:
+            await self.client.request("POST", f"{EVENTS_DB}/_bulk_docs",
+                                      params=await self.client.write_params(EVENTS_DB),
+                                      body={"docs": [{"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True}
+                                                     for doc in docs]})
 
     async def save_state(self, doc: JSON) -> JSON:
         """Save a bookkeeping document; Conflict when its `_rev` is not the stored one."""

@@ -21,6 +21,7 @@ from .errors import AlreadyExists, BadIdentifier, Invalid, StorageBusy
 from .ids import is_box_id, new_id
 from .inputs import ListingQuery
 from .keyed_locks import Busy, KeyedLocks
+from .lifecycle import VMBOX, Kind, MessageLifecycle
 from .mailbox_claims import MailboxClaims
 from .validation import schema, validate
 from .values import alphanum, deep_merge
@@ -78,9 +79,10 @@ def is_box(doc: JSON | None, account: Account) -> bool:
 
 
 class Boxes:
-    def __init__(self, store: Store, page_size: int = 50):
+    def __init__(self, store: Store, page_size: int = 50, lifecycle: MessageLifecycle | None = None):
         self.store = store
         self.page_size = page_size
+        self.lifecycle = lifecycle or MessageLifecycle()
         self._locks = KeyedLocks()
         self._recent: dict[tuple[str, str], tuple[float, JSON]] = {}
         self.claims = MailboxClaims(store, mailbox_key)
@@ -168,6 +170,7 @@ class Boxes:
                 await self._save_claiming(account, doc, None)
             except Conflict:
                 raise AlreadyExists({"cause": doc["_id"], "message": "a document with this id already exists"}) from None
+        await self.lifecycle.written(account, doc["_id"], None, doc, Kind.CREATED, VMBOX)
         return BoxResult(public(doc), doc["_rev"], warnings=warnings)
 
     async def replace(self, account: Account, box_id: str, data: Mapping[str, Any], actor: Actor) -> BoxResult:
@@ -207,6 +210,7 @@ class Boxes:
                 except Conflict:
                     await asyncio.sleep(0.01 * attempt)
                     continue
+            await self.lifecycle.written(account, doc["_id"], stored, doc, Kind.CHANGED, VMBOX)
             return BoxResult(public(doc), doc["_rev"], notices, warnings)
         raise AlreadyExists({"cause": box_id, "message": "the box kept changing; try again"})
 
@@ -225,12 +229,14 @@ class Boxes:
         """Soft delete; the mailbox number is free again. The box's messages are deleted by the caller first."""
         for _ in range(SAVE_RETRIES):
             doc = await self.load(account, box_id)
+            old = dict(doc) if self.lifecycle.listening else None
             doc["pvt_deleted"] = True
             _stamp(doc, account, actor, created=False)
             try:
                 await self._save(account, doc)
             except Conflict:
                 continue
+            await self.lifecycle.written(account, box_id, old, doc, Kind.DELETED, VMBOX)
             if isinstance(doc.get("mailbox"), str):
                 await self.claims.release(account, mailbox_key(doc["mailbox"]), box_id)
             return {**public(doc), "_read_only": {"deleted": True}}

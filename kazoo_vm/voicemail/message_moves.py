@@ -20,7 +20,7 @@ from ..storage.store import Store
 from . import bulk_writes, folders, linked_audio, message_docs
 from .accounts import Account
 from .ids import modb_id, new_id
-from .lifecycle import Kind, MessageLifecycle
+from .lifecycle import Kind, MessageEvent, MessageLifecycle
 from .values import JSON, alphanum
 
 T = TypeVar("T")
@@ -180,16 +180,13 @@ class Mover:
             if isinstance(outcomes, BaseException):
                 continue
             docs = by_db[db]
-            changed = []
-            for doc, outcome in zip(docs, outcomes):
-                if outcome.get("error") == "conflict":
-                    changed.append(doc["_id"])
-                elif "error" not in outcome:
-                    await self.lifecycle.written(account, doc["_id"], doc, None, Kind.DELETED)
+            changed = [doc["_id"] for doc, outcome in zip(docs, outcomes) if outcome.get("error") == "conflict"]
+            await self.lifecycle.written_all(MessageEvent(account, doc["_id"], doc, None, Kind.DELETED)
+                                             for doc, outcome in zip(docs, outcomes) if "error" not in outcome)
             if changed:
                 result = await bulk_writes.update(self.store, db, changed, _delete, keep_old=self.lifecycle.listening)
-                for old, tombstone in result.written:
-                    await self.lifecycle.written(account, tombstone["_id"], old, None, Kind.DELETED)
+                await self.lifecycle.written_all(MessageEvent(account, tombstone["_id"], old, None, Kind.DELETED)
+                                                 for old, tombstone in result.written)
         _raise_first(deleted)
 
     async def write(self, account: Account, transfers: list[Transfer], result: bulk_writes.BulkResult, *,
@@ -217,8 +214,8 @@ class Mover:
                     written.append(transfer)
                 else:
                     result.failed[transfer.source["_id"]] = error
-        for transfer in written:
-            await self.lifecycle.written(account, transfer.target["_id"], None, transfer.target, Kind.CREATED)
+        await self.lifecycle.written_all(MessageEvent(account, transfer.target["_id"], None, transfer.target,
+                                                      Kind.CREATED) for transfer in written)
         return written
 
     async def _inline_audio(self, batch: list[Transfer]) -> None:

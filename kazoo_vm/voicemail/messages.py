@@ -15,7 +15,7 @@ from .boxes import Boxes
 from .errors import NotFoundError
 from .inputs import ListingQuery, MessageChange
 from .legacy_migration import LegacyMigration
-from .lifecycle import Kind, MessageLifecycle
+from .lifecycle import Kind, MessageEvent, MessageLifecycle
 from .message import Audio, audio_of
 from .message_listing import MessageListing
 from .message_moves import Mover
@@ -116,8 +116,8 @@ class Messages:
         result = await bulk_writes.update_all(self.store, grouped, change, keep_old=self.lifecycle.listening)
         result.failed.update(failed)
         kind = Kind.DELETED if soft_delete else Kind.CHANGED
-        for old, new in result.written:
-            await self.lifecycle.written(account, new["_id"], old, new, kind)
+        await self.lifecycle.written_all(MessageEvent(account, new["_id"], old, new, kind)
+                                         for old, new in result.written)
         return result
 
     # audio

@@ -29,7 +29,7 @@ class Voicemail:
                                    write_quorum=settings.write_quorum)
         self.lifecycle = MessageLifecycle()
         self.accounts = Accounts(self.store)
-        self.boxes = Boxes(self.store, settings.page_size)
+        self.boxes = Boxes(self.store, settings.page_size, self.lifecycle)
         self.mover = Mover(self.store, self.lifecycle)
         self.legacy = LegacyMigration(self.store, self.boxes, self.mover)
         self.box_locks = BoxLocks(self.store)

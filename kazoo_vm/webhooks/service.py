@@ -13,12 +13,13 @@ from typing import Any, Protocol
 
 from ..config import Settings
 from ..events.leases import Leases
+from ..events.outbox import Outbox
 from ..events.pipeline import Pipeline
 from ..storage import CouchClient, StorageError
 from ..storage.changes import Feeds
 from ..storage.store import Store
 from ..voicemail.accounts import Accounts
-from ..voicemail.lifecycle import MessageEvent, MessageLifecycle
+from ..voicemail.lifecycle import VMBOX, Kind, MessageEvent, MessageLifecycle
 from ..voicemail.message_docs import db_of
 from .attempts import Attempts
 from .dispatcher import Dispatcher
@@ -53,6 +54,7 @@ class Webhooks:
         # one per process: `serve --workers N` runs several processes on one port
         self.instance = instance or f"{socket.gethostname()}:{settings.port}:{os.getpid()}"
         self.pipeline: Pipeline | None = None
+        self.outbox = Outbox(Feeds(store.client))  # written on the API's connections, as part of its requests
         self._tasks: list[asyncio.Task] = []
         self._client: CouchClient | None = None
         self.dispatcher: Dispatcher | None = None
@@ -82,7 +84,7 @@ class Webhooks:
         self._tasks.append(asyncio.create_task(hookset.run()))
         self._tasks.append(asyncio.create_task(self.pipeline.start()))
         if self.lifecycle is not None:
-            self.lifecycle.subscribe(self._message_written)
+            self.lifecycle.subscribe(self._written)
 
     def _watched(self) -> set[str]:
         watched = self.hookset.watched if self.hookset is not None else set()
@@ -95,26 +97,47 @@ class Webhooks:
             return
         await asyncio.gather(self.dispatcher.deliver(events), self.also.accept(events))
 
-    async def _message_written(self, event: MessageEvent) -> None:
-        """The message lifecycle point: when this instance reports the account's events, each revision written
-        through it is handed to the pipeline as written (a feed, which shows only the newest revision, would
-        coalesce a folder change and a delete that follow each other), and its database is read at once.
-        A hard delete (the original of a move) leaves a tombstone, which the feed always shows."""
+    async def _written(self, events: list[MessageEvent]) -> None:
+        """The lifecycle point, before the API answers: the revisions of messages and boxes written through
+        this instance, for accounts the pipeline follows (those with hooks, which every instance with events on
+        knows; with email on, every account), are recorded in the event outbox, one request for the batch, for
+        the instance holding the account's partition to report each of them (a feed, which shows only the
+        newest revision, would coalesce a folder change and a delete that follow each other; a killed process
+        loses none). Other accounts cost nothing. A hard delete (the original of a move) is not recorded: it
+        leaves a tombstone, which the feed always shows."""
         pipeline = self.pipeline
-        if pipeline is None or not pipeline.follows(event.account.id):
+        if pipeline is None:
             return
-        db = db_of(event.account, event.message_id)
-        doc = event.new
-        if doc is None or not doc.get("_rev"):
-            pipeline.mark(db)
-            return
-        if "_attachments" not in doc and _generation(doc["_rev"]) > 1:
-            # written in two steps (the document, then its audio): the stored revision has the stubs
-            doc = await self.store.revision(db, event.message_id, doc["_rev"])
-            if doc is None:
-                pipeline.mark(db)
-                return
-        pipeline.note(db, _without_audio(doc))
+        watched = self._watched()
+        recorded: list[tuple[str, str, dict[str, Any]]] = []
+        woken: set[str] = set()
+        for event in events:
+            if event.account.id not in watched:
+                continue
+            db = event.account.db if event.doc_type == VMBOX else db_of(event.account, event.message_id)
+            doc = event.new
+            if doc is None or not doc.get("_rev"):
+                woken.add(db)
+                continue
+            if event.kind == Kind.CREATED and "_attachments" not in doc and _generation(doc["_rev"]) > 1:
+                # a message created in two steps (the document, then its audio): the stored revision has the stubs
+                try:
+                    doc = await self.store.revision(db, event.message_id, doc["_rev"])
+                except StorageError:
+                    doc = None
+                if doc is None:
+                    woken.add(db)
+                    continue
+            recorded.append((event.account.id, db, _without_audio(doc)))
+        try:
+            await self.outbox.record(recorded)
+        except StorageError as failure:  # the writes are done: the feed still reports their newest revisions
+            log.warning("could not record %d revisions in the event outbox: %s", len(recorded), failure)
+            woken.update(db for _, db, _ in recorded)
+            recorded = []
+        for db in woken | {db for _, db, _ in recorded}:
+            pipeline.written_here(db)
+
     async def _sync(self) -> None:
         try:
             await self.pipeline.sync_watched()
@@ -131,7 +154,7 @@ class Webhooks:
 
     async def close(self) -> None:
         if self.lifecycle is not None and self.pipeline is not None:
-            self.lifecycle.unsubscribe(self._message_written)
+            self.lifecycle.unsubscribe(self._written)
         if self.pipeline is not None:
             await self.pipeline.close()
         for task in self._tasks:
@@ -144,8 +167,8 @@ class Webhooks:
 
 
 def _without_audio(doc: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a written document for the pipeline: attachments as stubs, never the audio a move or a
-    migration sends inline (what waits for a feed's read stays small)."""
+    """A copy of a written document for the outbox: attachments as stubs, never the audio a move or a
+    migration sends inline (an outbox document stays small)."""
     copied = copy.deepcopy({key: value for key, value in doc.items() if key != "_attachments"})
     if "_attachments" in doc:
         copied["_attachments"] = {name: {key: value for key, value in stub.items() if key != "data"}

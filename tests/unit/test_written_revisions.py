@@ -1,13 +1,14 @@
-"""What the lifecycle point hands to the event pipeline for a revision it wrote: the document with its
-attachments as stubs, never the audio a move or a migration sends inline (revisions waiting for a read stay
-small however much audio was moved), and a copy the writer's later changes do not reach."""
+"""What the lifecycle point records in the event outbox for a revision it wrote: the document with its
+attachments as stubs, never the audio a move or a migration sends inline (outbox documents stay small however
+much audio was moved), and a copy the writer's later changes do not reach; how the holder reads them back."""
 from __future__ import annotations
 
 import base64
 
 from kazoo_vm.events import classify
 from kazoo_vm.events.memory import Memory
-from kazoo_vm.events.pipeline import Pipeline
+from kazoo_vm.events import outbox
+from kazoo_vm.events.outbox import changes_of
 from kazoo_vm.webhooks.service import _without_audio
 
 AUDIO = base64.b64encode(b"\0" * 1_000_000).decode()
@@ -27,12 +28,18 @@ def test_a_moved_message_is_handed_over_without_its_inline_audio():
     assert [item.name for item in raised] == ["doc_created"]  # a move: no voicemail_new
 
 
-def test_revisions_handed_in_out_of_order_are_classified_in_the_order_of_their_revisions():
-    pipeline = Pipeline.__new__(Pipeline)  # only its waiting revisions: no CouchDB
-    db = "account/4a/68/63f0b1d2e3f4a5b6c7d8e9f00112-202611"
-    revisions = ["3-c", "2-b", "1-x"]
-    pipeline.notes = {db: [{"id": "m", "changes": [{"rev": rev}]} for rev in revisions]
-                      + [{"id": "other", "changes": [{"rev": "1-o"}]}]}
-    taken = pipeline._take_notes(db)
-    assert [note["changes"][0]["rev"] for note in taken if note["id"] == "m"] == ["1-x", "2-b", "3-c"]
-    assert pipeline.notes == {}
+def test_revisions_recorded_out_of_order_are_classified_in_the_order_of_their_revisions():
+    recorded = [{"_id": "outbox:1", "revisions": [{"_id": "m", "_rev": "3-c"}, {"_id": "m", "_rev": "2-b"}]},
+                {"_id": "outbox:2", "revisions": [{"_id": "m", "_rev": "1-x"}, {"_id": "other", "_rev": "1-o"}]}]
+    taken = changes_of(recorded)
+    assert [change["changes"][0]["rev"] for change in taken if change["id"] == "m"] == ["1-x", "2-b", "3-c"]
+    assert all(change["doc"]["_rev"] == change["changes"][0]["rev"] for change in taken)
+
+
+def test_outbox_ids_keep_an_account_database_apart_from_its_monthly_databases():
+    account_db = "account/4a/68/63f0b1d2e3f4a5b6c7d8e9f00112"
+    monthly = account_db + "-202611"
+    assert not (outbox.prefix_of(monthly)).startswith(outbox.prefix_of(account_db))
+    assert outbox.where(outbox.prefix_of(monthly) + "00000000000000000001-ab") == (
+        int(outbox.prefix_of(monthly).split(":")[1]), monthly)
+    assert outbox.where("checkpoint:" + monthly) is None
