@@ -143,12 +143,13 @@ async def test_a_message_written_straight_into_couchdb_as_kazoo_writes_it_raises
 async def test_a_message_in_a_database_made_before_the_account_is_followed_is_not_lost(
         events_app, api, receiver, service, couch):
     """The instance learns of an account's first hook within seconds; a monthly database made since the
-    instance started is read from its start then, so what was stored meanwhile is reported."""
+    instance started is read from its start then, so what was stored meanwhile is reported. (In most runs the
+    database and the message come before the account is followed; when the instance is quicker, the database is
+    a new one it follows from its start: the message must be reported either way.)"""
     await add_hook(api, receiver, hook="notifications", format="json", custom_data={"type": "voicemail_new"})
     box = await api.create_box()
     now = gregorian_now()
     await create_modb(service, api, *year_month(now))
-    assert api.account_id not in events_app[WEBHOOKS].pipeline.initialized, "written before it is followed"
     doc = kazoo_message(api, box, now, "cd" * 16)
     await couch.put(modb_of(api, doc["_id"]), doc)
     await couch.put_attachment(modb_of(api, doc["_id"]), doc["_id"], doc["_rev"], "cd.mp3", "audio/mpeg",
