@@ -1,7 +1,8 @@
 """CouchDB's change feeds, for the event pipeline: a database's `_changes` since a position (with documents),
 its current position ("now"), the server's `_db_updates` (which databases changed; PouchDB Server has none),
 and a long-poll wait on one database. The service's own bookkeeping database (`kazoo_vm_events`: leases,
-checkpoints, the event outbox) is reached here too. Positions (`seq`) are opaque: on a cluster they are strings that only CouchDB can compare."""
+checkpoints, the event outbox) is reached here too. Positions (`seq`) are opaque: on a cluster they are strings
+that only CouchDB can compare."""
 from __future__ import annotations
 
 import asyncio

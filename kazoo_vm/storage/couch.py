@@ -337,17 +337,17 @@ class CouchClient:
         except Conflict as error:
             rev = await self._applied(db, doc) if error.resent else None
             if rev is not None:
-                await self._retract(db, doc["_id"], rev)
+                await self._give_up(db, doc["_id"], rev)
             return False
         if status == 201 or not copies:
             doc["_rev"] = result["rev"]
             return True
-        await self._retract(db, doc["_id"], result["rev"])
+        await self._give_up(db, doc["_id"], result["rev"])
         return False
 
-    async def _retract(self, db: str, doc_id: str, rev: str) -> None:
+    async def _give_up(self, db: str, doc_id: str, rev: str) -> None:
         try:
-            await self.request("DELETE", _doc_path(db, doc_id), params={"rev": rev})
+            await self.delete(db, doc_id, rev)
         except StorageError:
             pass  # a lock some copy kept expires
 
