@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from kazoo_vm.storage.couch import RETRACTED
 from kazoo_vm.storage.dbnames import account_db, encoded
 from kazoo_vm.voicemail import box_locks
 from message_helpers import create_message
@@ -41,6 +42,23 @@ async def lock_docs(couch, account_id: str) -> list[dict]:
     return [row["doc"] for row in rows]
 
 
+async def held_locks(couch, account_id: str) -> list[dict]:
+    return [doc for doc in await lock_docs(couch, account_id) if doc.get("holder") is not None]
+
+
+async def test_the_furthest_revision_counts_not_couchdbs_preference_for_live_ones(couch, scratch_db):
+    # what a copy back from being down shows beside the others: a live revision they have since deleted
+    await couch.request("POST", f"{encoded(scratch_db)}/_bulk_docs", body={"new_edits": False, "docs": [
+        {"_id": "lock", "_rev": "1-aaaa", "holder": "old"},
+        {"_id": "lock", "_rev": "2-bbbb", "_deleted": True, "_revisions": {"start": 2, "ids": ["bbbb", "cccc"]}},
+        {"_id": "lock", "_rev": "3-dddd", "_deleted": True, RETRACTED: True,
+         "_revisions": {"start": 3, "ids": ["dddd", "eeee", "ffff"]}}]})
+    assert (await couch.get(scratch_db, "lock"))["holder"] == "old", "CouchDB prefers the live revision"
+    furthest = await couch.furthest(scratch_db, "lock")
+    assert furthest["_rev"] == "2-bbbb" and furthest["_deleted"], "a retraction does not count"
+    assert await couch.furthest(scratch_db, "never-written") is None
+
+
 @pytest.fixture
 async def clustered(couch):
     if await cluster_nodes(couch) < 2:
@@ -55,9 +73,16 @@ async def test_a_change_takes_the_box_lock_and_gives_it_back(api, couch, cluster
 
     changed = await api.post(f"/vmboxes/{box['id']}/messages/{message_id}", json={"data": {"folder": "saved"}})
     assert changed.status == 200 and changed.data["folder"] == "saved"
-    assert await lock_docs(couch, api.account_id) == [], "the lock is given back"
+    [lock] = await lock_docs(couch, api.account_id)
+    assert lock["holder"] is None and lock["expires"] == 0, "the lock is given back"
     history = await leaves(couch, db, box_locks.lock_id(box["id"]))
-    assert [leaf.get("_deleted") for leaf in history] == [True], "taken once, then deleted, with no other branch"
+    assert [leaf["_rev"][:2] for leaf in history] == ["2-"], "taken once, then freed, with no other branch"
+
+    again = await api.post(f"/vmboxes/{box['id']}/messages/{message_id}", json={"data": {"folder": "new"}})
+    assert again.status == 200 and again.data["folder"] == "new"
+    history = await leaves(couch, db, box_locks.lock_id(box["id"]))
+    assert [leaf["_rev"][:2] for leaf in history] == ["4-"], "taken from free by its revision, then freed"
+    assert await held_locks(couch, api.account_id) == []
 
 
 async def test_an_expired_lock_of_a_dead_holder_is_taken_over(api, couch, clustered):
@@ -69,7 +94,7 @@ async def test_an_expired_lock_of_a_dead_holder_is_taken_over(api, couch, cluste
 
     deleted = await api.delete(f"/vmboxes/{box['id']}/messages/{message_id}")
     assert deleted.status == 200 and deleted.data["folder"] == "deleted"
-    assert await lock_docs(couch, api.account_id) == []
+    assert await held_locks(couch, api.account_id) == []
 
 
 async def test_a_box_held_longer_than_a_request_waits_answers_409_and_changes_nothing(api, couch, clustered,

@@ -21,11 +21,14 @@ from yarl import URL
 
 from kazoo_vm.http.app import make_app
 from kazoo_vm.devtools.local_couch import free_port
-from kazoo_vm.storage import CouchClient, NotFound, is_db_missing
+from kazoo_vm.storage import CouchClient, NotFound, Unavailable, is_db_missing
 from kazoo_vm.storage.dbnames import encoded, modb
 from kazoo_vm.voicemail.service import Voicemail
 from message_helpers import this_month
 from test_concurrency import all_docs
+
+
+SILENCE_SECONDS = 3.0
 
 
 @dataclass
@@ -33,7 +36,8 @@ class Dropper:
     """Which requests to drop: (method, path fragment, when) with when = "before" or "after" forwarding, or
     "failed": forwarded, then answered 500 as CouchDB does when a cluster node dies under a request, or
     "missing_stub": forwarded, then answered 412 as a cluster does when a copy that was down lacks an
-    attachment, though the other copies stored the write."""
+    attachment, though the other copies stored the write, or "silent": never forwarded nor answered, as a
+    cluster node can leave a request it was starting when another node died."""
     rules: list[tuple[str, str, str]] = field(default_factory=list)
     seen: list[tuple[str, str]] = field(default_factory=list)
     dropped: list[tuple[str, str, str]] = field(default_factory=list)
@@ -64,6 +68,11 @@ async def proxy(couch_url):
         body = await request.read()
         if when == "before":
             request.transport.abort()
+            return web.Response()
+        if when == "silent":
+            await asyncio.sleep(SILENCE_SECONDS)
+            if request.transport is not None:  # the client has given up by now
+                request.transport.abort()
             return web.Response()
         headers = {name: value for name, value in request.headers.items()
                    if name.lower() not in ("host", "content-length", "transfer-encoding", "connection")}
@@ -104,6 +113,27 @@ async def test_a_read_whose_connection_drops_is_sent_again(proxy, scratch_db, co
     assert [seen for seen in dropper.seen if seen[1].endswith("/doc")] == [("GET", f"/{scratch_db}/doc")] * 2
 
 
+async def test_a_read_without_an_answer_in_time_is_sent_again_and_a_write_is_not(proxy, scratch_db, couch):
+    url, dropper = proxy
+    await couch.put(scratch_db, {"_id": "doc", "value": 1})
+    client = CouchClient(url, timeout=SILENCE_SECONDS / 3)
+    try:
+        dropper.drop("GET", "/doc", "silent")
+        assert (await client.get(scratch_db, "doc"))["value"] == 1
+        dropper.drop("POST", "/_all_docs", "silent")
+        [row] = await client.all_docs(scratch_db, ["doc"])
+        assert row["doc"]["value"] == 1
+        dropper.drop("PUT", "/other", "silent")
+        with pytest.raises(Unavailable):
+            await client.put(scratch_db, {"_id": "other"})
+    finally:
+        await client.close()
+    assert [seen for seen in dropper.seen if seen[1].endswith("/doc")] == [("GET", f"/{scratch_db}/doc")] * 2
+    assert [seen[0] for seen in dropper.seen if "/_all_docs" in seen[1]] == ["POST"] * 2
+    assert [seen[0] for seen in dropper.seen if "/other" in seen[1]] == ["PUT"], \
+        "a write whose answer did not come may be applied later: it is not sent again"
+
+
 async def test_a_new_document_stored_before_the_connection_dropped_is_not_a_conflict(proxy, scratch_db, couch):
     url, dropper = proxy
     client = CouchClient(url)
@@ -136,7 +166,7 @@ async def test_an_update_applied_before_couchdb_failed_is_not_a_conflict(proxy, 
 
 async def test_a_lock_stored_before_couchdb_failed_is_not_left_held(proxy, scratch_db, couch):
     """A lock write applied and answered 500 is met as a conflict on its resend; by how many copies it was
-    stored is unknown, so it is deleted and not taken: taken again, it is the writer's."""
+    stored is unknown, so it is retracted and not taken: taken again, it is the writer's."""
     url, dropper = proxy
     client = CouchClient(url)
     try:

@@ -27,6 +27,7 @@ JSON_ACCEPT = {"Accept": "application/json"}
 DELETE_DB_TRIES = 8
 KNOWN_QUORUMS = 10_000
 REPLAYS = 1
+SILENT_READ_RESENDS = 1
 FAILURE_WAITS = (0.2, 1.0)
 BURY_ROUNDS = 3
 # what a loser of a race writes on the tombstone of its own branch, so the winner does not count it
@@ -106,27 +107,34 @@ class CouchClient:
         """A request whose answer's headers must come within the timeout of the last progress: aiohttp's
         sock_read starts only once the body is sent, and nothing bounds writing a body to a CouchDB that
         stopped reading, so every chunk sent moves a deadline, and the headers end it. `settle` is the extra
-        time CouchDB may take to store a large body before it answers."""
-        self.requests += 1
-        for listener in self.listeners:
-            listener(method, path)
+        time CouchDB may take to store a large body before it answers. A read that gets no answer in time is
+        sent once more on a new connection: a cluster node dying as CouchDB starts a request can leave that
+        request waiting for ever (docs/couchdb.md)."""
         if settle:
             seconds = self.request_timeout + settle
             kwargs["timeout"] = aiohttp.ClientTimeout(total=None, connect=self.request_timeout,
                                                       sock_connect=self.request_timeout, sock_read=seconds)
-        try:
-            async with asyncio.timeout(None) as deadline:
-                stall = _Stall(deadline, self.request_timeout, settle,
-                               (kwargs.get("headers") or {}).get("Content-Length"))
-                async with self.session.request(method, self._url(path), data=stall.watch(data),
-                                                **kwargs) as resp:
-                    stall.done()
-                    yield resp
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError,
-                asyncio.TimeoutError, OSError) as exc:
-            # an answer cut short by a node dying mid-stream is as good as none
-            dropped = (not stall.answered or isinstance(exc, aiohttp.ClientPayloadError)) and _dropped(exc)
-            raise Unavailable(f"CouchDB did not answer: {type(exc).__name__}", dropped=dropped) from exc
+        tries = 1 + SILENT_READ_RESENDS if _reads(method, path) and not isinstance(data, AsyncIterator) else 1
+        for attempt in range(tries):
+            self.requests += 1
+            for listener in self.listeners:
+                listener(method, path)
+            try:
+                async with asyncio.timeout(None) as deadline:
+                    stall = _Stall(deadline, self.request_timeout, settle,
+                                   (kwargs.get("headers") or {}).get("Content-Length"))
+                    async with self.session.request(method, self._url(path), data=stall.watch(data),
+                                                    **kwargs) as resp:
+                        stall.done()
+                        yield resp
+                        return
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError,
+                    asyncio.TimeoutError, OSError) as exc:
+                if not stall.answered and isinstance(exc, asyncio.TimeoutError) and attempt + 1 < tries:
+                    continue
+                # an answer cut short by a node dying mid-stream is as good as none
+                dropped = (not stall.answered or isinstance(exc, aiohttp.ClientPayloadError)) and _dropped(exc)
+                raise Unavailable(f"CouchDB did not answer: {type(exc).__name__}", dropped=dropped) from exc
 
     async def request(self, method: str, path: str, *, params: dict[str, str] | None = None,
                       body: Any = None, ok: Iterable[int] = (200, 201, 202)) -> Any:
@@ -329,7 +337,7 @@ class CouchClient:
         """Save a document (a lock) only when more than half of its copies take it: True when they did. Each copy
         takes one writer of a revision (or of a new id), so two writers cannot both have a majority; a node
         down leaves one. A write a minority took (202), or that a resend found stored without knowing by how
-        many copies, is deleted again and is False, like a conflict. On a single copy: a plain create or update."""
+        many copies, is retracted and is False, like a conflict. On a single copy: a plain create or update."""
         copies = await self.copies(db)
         params = {"w": str(int(copies) // 2 + 1)} if copies else {}
         try:
@@ -337,19 +345,35 @@ class CouchClient:
         except Conflict as error:
             rev = await self._applied(db, doc) if error.resent else None
             if rev is not None:
-                await self._give_up(db, doc["_id"], rev)
+                await self._retract(db, doc["_id"], rev)
             return False
         if status == 201 or not copies:
             doc["_rev"] = result["rev"]
             return True
-        await self._give_up(db, doc["_id"], result["rev"])
+        await self._retract(db, doc["_id"], result["rev"])
         return False
 
-    async def _give_up(self, db: str, doc_id: str, rev: str) -> None:
+    async def _retract(self, db: str, doc_id: str, rev: str) -> None:
+        """Delete a revision that lost, or that only a minority took, marked so that neither `_won` nor
+        `furthest` counts its tombstone: it never reaches beyond the writer that won."""
         try:
-            await self.delete(db, doc_id, rev)
+            await self.request("POST", f"{_seg(db)}/_bulk_docs", params=await self.write_params(db),
+                               body={"docs": [{"_id": doc_id, "_rev": rev, "_deleted": True, RETRACTED: True}]})
         except StorageError:
-            pass  # a lock some copy kept expires
+            pass  # the branch stays: a lock on it expires, and readers of the document see the winner
+
+    async def furthest(self, db: str, doc_id: str) -> JSON | None:
+        """The revision of a document that reaches furthest on any of its copies, by generation, then revision id
+        (CouchDB's order without its preference for live revisions), retractions aside; None when there is
+        none. CouchDB's own answer can be an old live revision a copy that was down still holds, after the
+        others deleted or replaced it, until internal replication catches that copy up (docs/couchdb.md)."""
+        copies = await self.copies(db)
+        params = {"open_revs": "all", **({"r": str(copies)} if copies else {})}
+        try:
+            leaves = await self.request("GET", _doc_path(db, doc_id), params=params)
+        except NotFound:
+            return None
+        return _furthest(leaves)
 
     async def _won(self, db: str, doc_id: str, rev: str) -> bool:
         """Whether `rev` won the race for the document. Its leaves are read from every copy (which has CouchDB
@@ -366,11 +390,7 @@ class CouchClient:
         generation, mine = rev.split("-", 1)
         if not _beaten(leaves, int(generation), mine):
             return True
-        try:
-            await self.request("POST", f"{_seg(db)}/_bulk_docs", params=await self.write_params(db),
-                               body={"docs": [{"_id": doc_id, "_rev": rev, "_deleted": True, RETRACTED: True}]})
-        except StorageError:
-            pass  # the branch stays a losing one; whoever reads the document sees the winner
+        await self._retract(db, doc_id, rev)
         return False
 
     async def delete(self, db: str, doc_id: str, rev: str) -> None:
@@ -537,6 +557,17 @@ def _beaten(leaves: Any, generation: int, mine: str) -> bool:
     return False
 
 
+def _furthest(leaves: Any) -> JSON | None:
+    found = [entry["ok"] for entry in leaves if isinstance(entry, dict) and isinstance(entry.get("ok"), dict)
+             and not (entry["ok"].get("_deleted") and entry["ok"].get(RETRACTED))] if isinstance(leaves, list) else []
+    return max(found, key=_revision_order, default=None)
+
+
+def _revision_order(doc: JSON) -> tuple[int, str]:
+    generation, _, rev_id = str(doc.get("_rev", "0-")).partition("-")
+    return int(generation), rev_id
+
+
 def _children_of(leaves: Any, generation: int, parent: str) -> list[str]:
     """The ids of the revisions at `generation + 1` whose parent is `parent`, on an `open_revs=all&revs=true`
     answer's paths."""
@@ -547,6 +578,11 @@ def _children_of(leaves: Any, generation: int, parent: str) -> list[str]:
         if isinstance(start, int) and 1 <= start - generation < len(ids) and ids[start - generation] == parent:
             found.append(ids[start - generation - 1])
     return found
+
+
+def _reads(method: str, path: str) -> bool:
+    """Whether a request only reads, so that sending it twice is harmless."""
+    return method in ("GET", "HEAD") or (method == "POST" and (path.endswith("/_all_docs") or "/_view/" in path))
 
 
 def _dropped(exc: BaseException) -> bool:

@@ -74,6 +74,11 @@ class Store:
         revision or new id never both succeed, on a cluster too, with a node down as well (docs/couchdb.md)."""
         return await self.client.put_by_majority(db, doc)
 
+    async def furthest(self, db: str, doc_id: str) -> JSON | None:
+        """A document as the revision reaching furthest on any of its copies has it (a tombstone too), or None:
+        on a cluster, a copy back from being down can still show a revision the others have replaced."""
+        return await self.client.furthest(db, doc_id)
+
     async def replicated(self, db: str) -> bool:
         """Whether the database keeps more than one copy of each document (a cluster)."""
         return await self.client.copies(db) is not None

@@ -4,8 +4,9 @@ copies of each document (a cluster).
 On a cluster two writers of one revision can each be kept by some copies and both be answered (docs/couchdb.md,
 "Racing writers"); a move could then leave its message twice. A folder change, delete, move or new recording of
 a box's messages therefore first takes the box's lock: a document `kazoo_vm_box_lock_<box id>` in the account
-database, created (or taken over once expired) only when a majority of its copies take it, which two writers
-never both get, and deleted after. A lock whose holder died expires after TTL_SECONDS. Waiting ends after
+database, updated from free (or expired) to held only when a majority of its copies take the new revision, which
+two writers never both get, and marked free after. Its state is its revision that reaches furthest on any copy:
+a copy back from being down can still show an old one. A lock whose holder died expires after TTL_SECONDS. Waiting ends after
 WAIT_SECONDS with a 409 that says so. A single CouchDB or PouchDB refuses the second writer of a revision
 itself: there, nothing is locked. Kazoo's views ignore these documents."""
 from __future__ import annotations
@@ -60,12 +61,12 @@ class BoxLocks:
     async def _take(self, account: Account, box_id: str, deadline: float) -> JSON:
         pause = FIRST_PAUSE
         while True:
-            current = await self.store.find(account.db, lock_id(box_id))
+            current = await self.store.furthest(account.db, lock_id(box_id))
             now = time.time()
-            if current is None or float(current.get("expires") or 0) <= now:
+            if current is None or current.get("_deleted") or float(current.get("expires") or 0) <= now:
                 lock = {"_id": lock_id(box_id), "pvt_type": TYPE, "box_id": box_id, "holder": self.holder,
                         "taken": now, "expires": now + TTL_SECONDS}
-                if current is not None:
+                if current is not None and not current.get("_deleted"):
                     lock["_rev"] = current["_rev"]
                 if await self.store.put_by_majority(account.db, lock):
                     return lock
@@ -75,7 +76,9 @@ class BoxLocks:
             pause = min(pause * 2, LONGEST_PAUSE)
 
     async def _give_back(self, account: Account, lock: JSON) -> None:
+        """Mark the lock free by a new revision: a revision of a live document is the same on every copy, where
+        re-creating a deleted one builds on whichever tombstone each copy holds."""
         try:
-            await self.store.delete(account.db, lock["_id"], lock["_rev"])
+            await self.store.put(account.db, {**lock, "holder": None, "expires": 0, "freed": time.time()})
         except StorageError:
             pass  # it expires
