@@ -15,7 +15,7 @@ import asyncio
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from ..storage import StorageError
@@ -43,11 +43,16 @@ class BoxLocks:
         self._local = KeyedLocks()
 
     @asynccontextmanager
-    async def hold(self, account: Account, box_id: str) -> AsyncIterator[None]:
-        """The box's lock for the block; BoxBusy when it is not free within WAIT_SECONDS."""
+    async def hold(self, account: Account, box_id: str,
+                   checked: Callable[[], Awaitable[object]] | None = None) -> AsyncIterator[None]:
+        """The box's lock for the block; BoxBusy when it is not free within WAIT_SECONDS. `checked` runs first
+        where there is a lock to take, so that a request it refuses (bad input) writes nothing, the lock
+        included; the block checks again under the lock."""
         if not await self.store.replicated(account.db):
             yield
             return
+        if checked is not None:
+            await checked()
         deadline = time.monotonic() + WAIT_SECONDS
         async with AsyncExitStack() as stack:
             try:  # requests of this process queue here rather than poll CouchDB

@@ -187,9 +187,9 @@ class Message:
     async def replace_audio(self, account: Account, box_id: str, message_id: str, audio: AudioFile) -> JSON:
         """PUT .../raw: the message's audio becomes the uploaded file, and its length the file's.
         The new audio is stored before the old is dropped, so a failure never leaves the message silent."""
-        async with self.locks.hold(account, box_id):
-            box, doc = await self.load(account, box_id, message_id)
-            retention.check_changeable(doc, doc["_id"], self.cutoff())
+        async with self.locks.hold(account, box_id,
+                                   lambda: self._changeable(account, box_id, message_id, deleted_too=True)):
+            box, doc = await self._changeable(account, box_id, message_id, deleted_too=True)
             duration = (await identify(audio)).duration_ms
             db = message_docs.db_of(account, doc["_id"])
             await self._put_audio(db, doc, audio)
@@ -214,12 +214,10 @@ class Message:
         """Move a message to a folder; with soft_delete, `deleted` also hides it (DELETE of a message).
         A soft-deleted message keeps its folder `deleted` (a folder change is 404, as in bulk and moves):
         otherwise it would be hidden from every listing while saying `new` or `saved`."""
-        async with self.locks.hold(account, box_id):
+        async with self.locks.hold(account, box_id,
+                                   lambda: self._changeable(account, box_id, message_id, deleted_too=soft_delete)):
             for _ in range(SAVE_RETRIES):
-                box, doc = await self.load(account, box_id, message_id)
-                if doc.get("pvt_deleted") and not soft_delete:
-                    raise BadIdentifier(message_id)
-                retention.check_changeable(doc, doc["_id"], self.cutoff())
+                box, doc = await self._changeable(account, box_id, message_id, deleted_too=soft_delete)
                 old = copy.deepcopy(doc)
                 folders.apply(doc, folder, soft_delete=soft_delete)
                 doc["pvt_modified"] = gregorian_now()
@@ -231,6 +229,16 @@ class Message:
                 await self.lifecycle.written(account, doc["_id"], old, doc, kind)
                 return self.present(doc)
             raise KeptChanging()
+
+    async def _changeable(self, account: Account, box_id: str, message_id: str, *,
+                          deleted_too: bool = False) -> tuple[JSON, JSON]:
+        """The box and the message, when the message may be changed: not older than retention, and not
+        soft-deleted unless `deleted_too`."""
+        box, doc = await self.load(account, box_id, message_id)
+        if doc.get("pvt_deleted") and not deleted_too:
+            raise BadIdentifier(message_id)
+        retention.check_changeable(doc, doc["_id"], self.cutoff())
+        return box, doc
 
     async def delete(self, account: Account, box_id: str, message_id: str) -> JSON:
         """DELETE of a message: a soft delete."""
