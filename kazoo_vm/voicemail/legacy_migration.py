@@ -138,7 +138,7 @@ class LegacyMigration:
                     plan.errors.update(result.failed)
                     written.update(transfer.source["_id"] for transfer in done)
                     await self._mark_media(account, done)
-                    box = await self._rewrite_box(account, box["_id"], written, plan.errors)
+                    box = await self._rewrite_box(account, box, written, plan.errors)
                 else:
                     written.update(transfer.source["_id"] for transfer in plan.transfers)
                 counted = _count(entries[start:start + size], written, plan.errors)
@@ -185,19 +185,29 @@ class LegacyMigration:
         return plan
 
     async def _mark_media(self, account: Account, done: list[Transfer]) -> None:
-        """Record the new id on each legacy media document, so that the legacy id keeps finding it."""
+        """Record the new id on each legacy media document, so that the legacy id keeps finding it: written at
+        the revision the plan read (no second read), those changed since read again and marked."""
         new_ids = {transfer.source["_id"]: transfer.target["_id"] for transfer in done}
+        read = [transfer.audio for transfer in done if transfer.audio is not None]
+        marked = [{**media, MIGRATED_TO: new_ids[media["_id"]]} for media in read
+                  if media.get(MIGRATED_TO) != new_ids[media["_id"]]]
+        outcomes = await self.store.write_many(account.db, marked)
+        changed = [outcome["id"] for outcome in outcomes if outcome.get("error") == bulk_writes.CONFLICT]
+        if not changed:
+            return
 
         def mark(doc: JSON) -> str | None:
             doc[MIGRATED_TO] = new_ids[doc["_id"]]
             return None
 
-        await bulk_writes.update(self.store, account.db, list(new_ids), mark)
+        await bulk_writes.update(self.store, account.db, changed, mark)
 
-    async def _rewrite_box(self, account: Account, box_id: str, migrated: set[str], errors: dict[str, str]) -> JSON:
-        """Drop the migrated entries from the box's array; the others keep (or get) their reason."""
-        for _ in range(SAVE_RETRIES):
-            box = await self.boxes.load(account, box_id)
+    async def _rewrite_box(self, account: Account, box: JSON, migrated: set[str], errors: dict[str, str]) -> JSON:
+        """Drop the migrated entries from the box's array; the others keep (or get) their reason. The box as
+        this run last read or wrote it is tried first, and read again when it changed since."""
+        for attempt in range(SAVE_RETRIES):
+            if attempt:
+                box = await self.boxes.load(account, box["_id"])
             kept = []
             for entry in box.get("messages") or []:
                 media_id = entry.get("media_id") if isinstance(entry, dict) else None
