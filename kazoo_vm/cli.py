@@ -312,7 +312,7 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("--box", metavar="ID", help="only this box (with --account)")
     cmd.add_argument("--dry-run", action="store_true", help="change nothing; report what would happen")
     cmd.add_argument("--workers", type=_positive, default=4, help="accounts migrated at once (default 4)")
-    cmd.add_argument("--batch", type=_positive, default=200, help="messages written per _bulk_docs (default 200)")
+    cmd.add_argument("--batch", type=_positive, default=200, help="legacy messages of each box a step (default 200)")
     cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     notify = commands.add_parser("notify", help="new voicemail by email", description="New voicemail by email.")

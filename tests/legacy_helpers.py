@@ -170,7 +170,8 @@ async def revisions(couch, data: LegacyData, account_id: str) -> dict[str, str]:
 
 async def assert_migrated(couch, account_id: str, box_id: str, message: Legacy, timestamp: int) -> dict:
     """The message is `YYYYMM-<media id>` in the month of `timestamp`, with the entry's metadata, the
-    migration marks and the recording byte for byte; the legacy media document is still there."""
+    migration marks and the recording byte for byte; the legacy media document is still there, marked with
+    the new id."""
     message_id = new_id_of(message.media_id, timestamp)
     db = modb(account_id, *year_month(timestamp))
     doc = await couch.get(db, message_id)
@@ -185,6 +186,7 @@ async def assert_migrated(couch, account_id: str, box_id: str, message: Legacy, 
     assert await attachment(couch, db, message_id, name) == message.audio
     legacy = await couch.get(account_db(account_id), message.media_id)
     assert legacy["pvt_type"] == "private_media" and legacy["_attachments"]
+    assert legacy["pvt_migrated_to"] == message_id
     return doc
 
 

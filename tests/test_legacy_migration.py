@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import secrets
+import urllib.request
 import zipfile
+from urllib.parse import quote
 
 import pytest
+from aiohttp import encode_basic_auth
+from yarl import URL
 
 from kazoo_vm.storage.dbnames import account_db, encoded, gregorian_now, modb, year_month
 from kazoo_vm.voicemail.message_moves import INLINE_BATCH_BYTES
@@ -368,6 +373,45 @@ async def test_a_legacy_id_that_could_not_move_is_not_found(api, couch, legacy):
     box = await legacy.box(api.account_id, [lost])
     assert (await api.get(box_path(box, f"/{lost.media_id}"))).status == 404
     assert (await stored_box(couch, api, box))["messages"] == [failed_entry(lost, "missing_audio")]
+
+
+def put_now(couch_url: str, db: str, doc: dict) -> None:
+    """Write a document at once, blocking: from a storage listener, before the request it sees is sent."""
+    url = URL(couch_url)
+    target = f"{str(url.with_user(None)).rstrip('/')}/{quote(db, safe='')}/{doc['_id']}"
+    request = urllib.request.Request(target, method="PUT",
+                                     data=json.dumps(doc).encode(), headers={"Content-Type": "application/json"})
+    if url.user:
+        request.add_header("Authorization", encode_basic_auth(url.user, url.password or ""))
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+async def test_a_media_document_changed_while_its_message_moves_is_still_marked(service, couch_url, api, couch,
+                                                                                  legacy):
+    """The media documents are marked at the revision the migration read; one changed in the meantime is
+    read again and marked, keeping the other change."""
+    messages = [legacy_message(api.account_id, recent(index)) for index in range(3)]
+    box = await legacy.box(api.account_id, messages)
+    db = account_db(api.account_id)
+    changed = await couch.get(db, messages[1].media_id)
+    marks = f"{quote(db, safe='')}/_bulk_docs"
+
+    def change_first(method: str, path: str) -> None:
+        if path == marks and "changed" not in changed:
+            put_now(couch_url, db, {**changed, "description": "changed"})
+            changed["changed"] = True
+
+    _, voicemail = service
+    voicemail.store.client.listeners.append(change_first)
+    try:
+        assert sorted(await listed_ids(api, box)) == sorted(new_id(message) for message in messages)
+    finally:
+        voicemail.store.client.listeners.remove(change_first)
+
+    assert changed.get("changed")
+    assert (await couch.get(db, messages[1].media_id))["description"] == "changed"
+    for message in messages:
+        await assert_migrated(couch, api.account_id, box["_id"], message, message.entry["timestamp"])
 
 
 # --- a run stopped in the middle of a batch ------------------------------------------------------------

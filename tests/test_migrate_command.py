@@ -9,13 +9,14 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
 from kazoo_vm.devtools.local_couch import free_port
-from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db, gregorian_now
+from kazoo_vm.storage.dbnames import ACCOUNTS_DB, account_db, gregorian_now, modb, year_month
 from legacy_helpers import (DAY, MISSING, LegacyData, assert_migrated, failed_entry, legacy_message,
-                            migrated_copies, mp3_message, recent, revisions, write_half_migrated)
+                            migrated_copies, mp3_message, new_id_of, recent, revisions, write_half_migrated)
 
 pytestmark = pytest.mark.slow
 
@@ -261,6 +262,36 @@ async def test_batches_of_one_give_the_same_result(api, couch, legacy, migrate):
     assert await box_messages(couch, account, box) == []
 
 
+async def test_boxes_migrated_together_keep_their_own_messages_and_failures(api, couch, legacy, migrate):
+    """The boxes of an account go a step at a time together (their months written once a step): each
+    message lands in its own box, what cannot move stays in its own box, a media id two boxes name becomes
+    one message, whatever the steps."""
+    account = api.account_id
+    shared = legacy_message(account, recent(3))
+    boxes = {}
+    for number in range(3):
+        moved = [legacy_message(account, recent(index * 20 + number), seed=index) for index in range(5)]
+        lost = legacy_message(account, recent(number), audio=None)
+        boxes[number] = (moved, lost, await legacy.box(account, [*moved, lost, *([shared] if number == 0 else [])]))
+    other = await legacy.box(account, [replace(shared, media=None)])  # the same entry, its media written once
+
+    result = migrate("--account", account, "--batch", "2", "--json")
+
+    assert result.returncode == 1, result.stderr  # the three without audio
+    assert summary(result)["total"] == counts(3 * 6 + 2, 3 * 5 + 2, 3, 0)
+    for moved, lost, box in boxes.values():
+        for message in moved:
+            await assert_migrated(couch, account, box["_id"], message, message.entry["timestamp"])
+        assert await box_messages(couch, account, box) == [failed_entry(lost, "missing_audio")]
+    copy = await couch.get(modb(account, *year_month(shared.entry["timestamp"])),
+                           new_id_of(shared.media_id, shared.entry["timestamp"]))
+    assert copy["source_id"] in (boxes[0][2]["_id"], other["_id"])  # the box whose step planned it first
+    await assert_migrated(couch, account, copy["source_id"], shared, shared.entry["timestamp"])
+    assert await box_messages(couch, account, other) == []
+    assert await migrated_copies(couch, legacy, account) == {
+        message.media_id: 1 for moved, _, _ in boxes.values() for message in [*moved, shared]}
+
+
 @pytest.mark.parametrize("marked", [False, True], ids=["media untouched", "media marked"])
 async def test_a_rerun_finishes_a_batch_that_was_stopped_half_way(api, couch, legacy, migrate, marked):
     account = api.account_id
@@ -305,11 +336,13 @@ async def finish(process: asyncio.subprocess.Process, stop: int | None = None) -
             await process.wait()
 
 
+@pytest.mark.parametrize("boxes", [1, 4], ids=["one box", "boxes together"])
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill", "ctrl-c"])
-async def test_a_stopped_run_is_finished_by_the_next_one(api, couch, legacy, env, migrate, stop):
+async def test_a_stopped_run_is_finished_by_the_next_one(api, couch, legacy, env, migrate, stop, boxes):
     account = api.account_id
-    messages = [legacy_message(account, recent(index * 40)) for index in range(40)]
-    box = await legacy.box(account, messages)
+    per_box = 40 // boxes
+    messages = [legacy_message(account, recent(index * 40)) for index in range(per_box * boxes)]
+    stored = [await legacy.box(account, messages[number::boxes]) for number in range(boxes)]
     process = await start(env, "--account", account, "--batch", "1")
     try:
         await asyncio.wait_for(first_progress_line(process), timeout=60)
@@ -323,9 +356,10 @@ async def test_a_stopped_run_is_finished_by_the_next_one(api, couch, legacy, env
     assert result.returncode == 0, result.stderr
     assert summary(result)["total"]["failed"] == 0
     assert await migrated_copies(couch, legacy, account) == {message.media_id: 1 for message in messages}
-    assert await box_messages(couch, account, box) == []
-    for message in messages:
-        await assert_migrated(couch, account, box["_id"], message, message.entry["timestamp"])
+    for number, box in enumerate(stored):
+        assert await box_messages(couch, account, box) == []
+        for message in messages[number::boxes]:
+            await assert_migrated(couch, account, box["_id"], message, message.entry["timestamp"])
 
 
 async def test_the_command_and_requests_migrating_the_same_box_duplicate_nothing(api, couch, legacy, env):

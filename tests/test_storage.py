@@ -3,6 +3,7 @@ bulk operations, attachment streaming, and the request counter the benchmarks re
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from aiohttp import web
@@ -139,6 +140,28 @@ async def test_created_database_gets_its_design_documents(store, db):
     assert {"_design/vmboxes", "_design/kazoo_vm"} <= set(wanted(ACCOUNT))
     for design_id, doc in wanted(ACCOUNT).items():
         assert without_rev(await store.client.get(db, design_id)) == doc
+
+
+async def test_a_database_this_store_creates_gets_its_design_documents_in_one_write(store):
+    name = account_db(new_id())
+    sent = []
+    store.client.listeners.append(lambda method, path: sent.append(f"{method} {path}"))
+    assert await store.create_db(name, ACCOUNT) is True
+    assert [request for request in sent if "_design" in request or "_bulk_docs" in request] == [
+        f"POST {quote(name, safe='')}/_bulk_docs"]
+    for design_id, doc in wanted(ACCOUNT).items():
+        assert without_rev(await store.client.get(name, design_id)) == doc
+
+
+async def test_a_design_document_stored_meanwhile_by_another_writer_is_brought_up_to_date(store):
+    name = account_db(new_id())
+    assert await store.client.db_create(name) is True
+    stale = {**wanted(ACCOUNT)["_design/vmboxes"], "views": {"other": {"map": "function(doc) { emit(null, null); }"}}}
+    await store.client.put(name, stale)
+
+    await store.designs.install_new(name, ACCOUNT)
+    for design_id, doc in wanted(ACCOUNT).items():
+        assert without_rev(await store.client.get(name, design_id)) == doc
 
 
 async def test_design_document_that_differs_is_updated(store, db):

@@ -37,6 +37,19 @@ class DesignDocs:
             return
         for wanted in design_docs(classification):
             await self._install(db, wanted)
+        self._remember(db)
+
+    async def install_new(self, db: str, classification: str) -> None:
+        """The design documents of a database this process has just created: written with one `_bulk_docs`, as
+        there is nothing to compare with; one another writer stored meanwhile is compared as ensure() does."""
+        wanted = {doc["_id"]: doc for doc in design_docs(classification)}
+        outcomes = await self.couch.bulk_docs(db, [dict(doc) for doc in wanted.values()])
+        for outcome in outcomes:
+            if "error" in outcome:
+                await self._install(db, wanted[outcome["id"]])
+        self._remember(db)
+
+    def _remember(self, db: str) -> None:
         if len(self._done) >= KNOWN_DATABASES:
             self._done.clear()  # forgetting costs one read of each design document again
         self._done.add(db)

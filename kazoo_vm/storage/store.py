@@ -130,7 +130,10 @@ class Store:
     async def create_db(self, db: str, classification: str) -> bool:
         """Create a database with its design documents; False when it existed already."""
         created = await self.client.db_create(db)
-        await self.designs.ensure(db, classification, force=created)
+        if created:
+            await self.designs.install_new(db, classification)
+        else:
+            await self.designs.ensure(db, classification)
         return created
 
     async def install_design_docs(self, db: str, classification: str) -> None:

@@ -193,7 +193,8 @@ class Mover:
                     existing_ok: bool) -> list[Transfer]:
         """Store the new documents with their audio: small recordings inline, in batches with `_bulk_docs`
         (atomic per document); large ones streamed one by one. A batch's audio is read with one `_all_docs`
-        per source database, whatever the monthly databases it goes to. Returns the transfers that are stored."""
+        per source database, whatever the monthly databases it goes to, and written to those databases at once.
+        Returns the transfers that are stored."""
         written: list[Transfer] = []
         for batch in _batches(transfers):
             if len(batch) == 1 and _audio_size(batch[0]) > INLINE_BATCH_BYTES:
@@ -201,10 +202,10 @@ class Mover:
                 outcomes = [{"id": batch[0].target["_id"]} if outcome is None else {"error": outcome}]
             else:
                 await self._inline_audio(batch)
-                outcomes = []
-                for group in _by_target_db(batch):
-                    outcomes += await self.store.write_many_creating_db(group[0].target_db, MODB,
-                                                                        [transfer.target for transfer in group])
+                groups = _by_target_db(batch)
+                written_groups = await _per_database(groups, lambda db, group: self.store.write_many_creating_db(
+                    db, MODB, [transfer.target for transfer in group]))
+                outcomes = [outcome for _, group_outcomes in written_groups for outcome in group_outcomes]
             for transfer, outcome in zip(batch, outcomes):
                 transfer.target.pop("_attachments", None)
                 error = outcome.get("error")
@@ -317,14 +318,11 @@ def _audio_size(transfer: Transfer) -> int:
     return sum(int(stub.get("length") or 0) for stub in transfer.audio_stubs.values())
 
 
-def _by_target_db(batch: list[Transfer]) -> list[list[Transfer]]:
-    """A batch (sorted by target database) cut where the target database changes."""
-    groups: list[list[Transfer]] = []
+def _by_target_db(batch: list[Transfer]) -> dict[str, list[Transfer]]:
+    """A batch (sorted by target database) by target database, in the batch's order."""
+    groups: dict[str, list[Transfer]] = {}
     for transfer in batch:
-        if groups and groups[-1][0].target_db == transfer.target_db:
-            groups[-1].append(transfer)
-        else:
-            groups.append([transfer])
+        groups.setdefault(transfer.target_db, []).append(transfer)
     return groups
 
 

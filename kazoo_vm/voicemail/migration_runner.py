@@ -1,5 +1,6 @@
 """The bulk migration of 3.x voicemail: every box with legacy messages in the chosen accounts, a bounded
-number of accounts at once, counting what was processed, moved, failed or had no media id."""
+number of accounts at once, the boxes of an account in groups migrated together (step_groups), counting what
+was processed, moved, failed or had no media id."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +11,7 @@ from ..storage.design_docs import ACCOUNT
 from .accounts import Account
 from .actor import Actor
 from .errors import BadIdentifier
-from .legacy_migration import Stats
+from .legacy_migration import Stats, step_groups
 from .service import Voicemail
 
 COMMAND = Actor(request_id="legacy-migration-command")
@@ -64,14 +65,10 @@ async def migrate(voicemail: Voicemail, work: list[tuple[Account, list[tuple[str
 
     async def one_account(account: Account, boxes: list[tuple[str, int]]) -> None:
         async with limit:
-            for box_id, _ in boxes:
-                try:
-                    box = await voicemail.boxes.load(account, box_id)
-                except BadIdentifier:
-                    continue
-                _, stats = await voicemail.legacy.migrate_box(account, box, COMMAND, retry_failed=True,
-                                                              batch=batch, dry_run=dry_run,
-                                                              on_batch=lambda done: progress(account, done))
+            for group in step_groups(boxes, batch):
+                _, stats = await voicemail.legacy.migrate_boxes(account, group, COMMAND, retry_failed=True,
+                                                                batch=batch, dry_run=dry_run,
+                                                                on_batch=lambda done: progress(account, done))
                 run.accounts[account.id].add(stats)
 
     await asyncio.gather(*(one_account(account, boxes) for account, boxes in work))

@@ -11,7 +11,7 @@ def test_batches_are_in_database_order_and_stay_under_the_inline_size():
     transfers = [transfer("b", 10, 1), transfer("a", 10, 2), transfer("b", 10, 3)]
     [batch] = _batches(transfers)
     assert [t.target_db for t in batch] == ["a", "b", "b"]
-    assert [[t.target_db for t in group] for group in _by_target_db(batch)] == [["a"], ["b", "b"]]
+    assert [[t.target_db for t in group] for group in _by_target_db(batch).values()] == [["a"], ["b", "b"]]
     half = INLINE_BATCH_BYTES // 2 + 1
     assert [len(batch) for batch in _batches([transfer("a", half, n) for n in range(3)])] == [1, 1, 1]
 
