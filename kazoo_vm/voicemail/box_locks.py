@@ -4,11 +4,11 @@ copies of each document (a cluster).
 On a cluster two writers of one revision can each be kept by some copies and both be answered (docs/couchdb.md,
 "Racing writers"); a move could then leave its message twice. A folder change, delete, move or new recording of
 a box's messages therefore first takes the box's lock: a document `kazoo_vm_box_lock_<box id>` in the account
-database, updated from free (or expired) to held only when a majority of its copies take the new revision, which
-two writers never both get, and marked free after. Its state is its revision that reaches furthest on any copy:
-a copy back from being down can still show an old one. A lock whose holder died expires after TTL_SECONDS. Waiting ends after
-WAIT_SECONDS with a 409 that says so. A single CouchDB or PouchDB refuses the second writer of a revision
-itself: there, nothing is locked. Kazoo's views ignore these documents."""
+database, updated from free (or expired) to held only when a majority of its copies take the new revision,
+which two writers never both get, and marked free after. Its state is its revision that reaches furthest on any
+copy: a copy back from being down can still show an old one. A lock whose holder died expires after
+TTL_SECONDS. Waiting ends after WAIT_SECONDS with a 409 that says so. A single CouchDB or PouchDB refuses the
+second writer of a revision itself: there, nothing is locked. Kazoo's views ignore these documents."""
 from __future__ import annotations
 
 import asyncio
