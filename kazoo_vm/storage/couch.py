@@ -306,8 +306,7 @@ class CouchClient:
             found = stored is not None and _content(stored) == _content(doc)
             return stored["_rev"] if found else None
         try:
-            leaves = await self.request("GET", _doc_path(db, doc["_id"]),
-                                        params={"open_revs": "all", "revs": "true"})
+            leaves = await self._leaves(db, doc["_id"], revs=True)
         except NotFound:
             return None
         generation, parent = doc["_rev"].split("-", 1)
@@ -367,13 +366,17 @@ class CouchClient:
         (CouchDB's order without its preference for live revisions), retractions aside; None when there is
         none. CouchDB's own answer can be an old live revision a copy that was down still holds, after the
         others deleted or replaced it, until internal replication catches that copy up (docs/couchdb.md)."""
-        copies = await self.copies(db)
-        params = {"open_revs": "all", **({"r": str(copies)} if copies else {})}
         try:
-            leaves = await self.request("GET", _doc_path(db, doc_id), params=params)
+            return _furthest(await self._leaves(db, doc_id))
         except NotFound:
             return None
-        return _furthest(leaves)
+
+    async def _leaves(self, db: str, doc_id: str, *, revs: bool = False) -> Any:
+        """The `open_revs=all` answer for a document, from every copy on a cluster; with `revs`, each leaf's
+        path of revision ids."""
+        copies = await self.copies(db)
+        params = {"open_revs": "all", **({"revs": "true"} if revs else {}), **({"r": copies} if copies else {})}
+        return await self.request("GET", _doc_path(db, doc_id), params=params)
 
     async def _won(self, db: str, doc_id: str, rev: str) -> bool:
         """Whether `rev` won the race for the document. Its leaves are read from every copy (which has CouchDB
@@ -382,11 +385,9 @@ class CouchClient:
         then revision id. A rival that went on after winning (updated, deleted the document) reaches further,
         as does a write made on a revision some copy had already replaced; a loser's retraction of its own
         branch does not count. A revision that lost is retracted (docs/couchdb.md, "Racing writers")."""
-        copies = await self.copies(db)
-        if copies is None:
+        if await self.copies(db) is None:
             return True
-        leaves = await self.request("GET", _doc_path(db, doc_id),
-                                    params={"open_revs": "all", "revs": "true", "r": copies})
+        leaves = await self._leaves(db, doc_id, revs=True)
         generation, mine = rev.split("-", 1)
         if not _beaten(leaves, int(generation), mine):
             return True
@@ -444,8 +445,7 @@ class CouchClient:
         a live leaf to a deleted one: the document would come back (a moved message twice). The delete was
         answered, so it wins."""
         for _ in range(BURY_ROUNDS):
-            leaves = await self.request("GET", _doc_path(db, doc_id),
-                                        params={"open_revs": "all", "r": await self.copies(db) or "1"})
+            leaves = await self._leaves(db, doc_id)
             live = [leaf["ok"]["_rev"] for leaf in leaves if isinstance(leaf, dict)
                     and isinstance(leaf.get("ok"), dict) and not leaf["ok"].get("_deleted")]
             if not live:
