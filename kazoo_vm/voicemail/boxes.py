@@ -115,6 +115,12 @@ class Boxes:
         return [await self.load(account, box_id) for box_id in
                 ([box_ids] if isinstance(box_ids, str) else list(dict.fromkeys(box_ids)))]
 
+    async def load_present(self, account: Account, box_ids: list[str]) -> dict[str, JSON]:
+        """The live boxes of this account among those named, by id, with one read; the others are passed over."""
+        ids = [box_id for box_id in dict.fromkeys(box_ids) if is_box_id(box_id)]
+        rows = await self.store.many(account.db, ids) if ids else []
+        return {row["key"]: row["doc"] for row in rows if row.get("doc") and is_box(row["doc"], account)}
+
     async def load_recent(self, account: Account, box_id: str) -> JSON:
         """load(), for requests that only read messages: a box read in the last RECENT_SECONDS is not read
         again (a message read then costs one CouchDB request). A box this process writes is forgotten at

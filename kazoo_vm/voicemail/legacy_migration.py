@@ -176,7 +176,7 @@ class LegacyMigration:
         stats = Stats()
         size = max(batch, 1)
         async with self._hold_all(account, box_ids):
-            boxes = await self._load_present(account, box_ids)
+            boxes = await self.boxes.load_present(account, box_ids)
             entries = {box_id: pending_entries(box, retry_failed=retry_failed) for box_id, box in boxes.items()}
             planned: set[str] = set()
             written: set[str] = set()
@@ -204,15 +204,6 @@ class LegacyMigration:
             for box_id in sorted(set(box_ids)):
                 await stack.enter_async_context(self._locks.hold(f"{account.id}/{box_id}"))
             yield
-
-    async def _load_present(self, account: Account, box_ids: list[str]) -> dict[str, JSON]:
-        boxes = {}
-        for box_id in dict.fromkeys(box_ids):
-            try:
-                boxes[box_id] = await self.boxes.load(account, box_id)
-            except BadIdentifier:
-                continue
-        return boxes
 
     async def _plan_step(self, account: Account, boxes: dict[str, JSON], step: dict[str, list[JSON]],
                          actor: Actor, planned: set[str]) -> dict[str, Plan]:
