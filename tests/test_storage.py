@@ -247,6 +247,32 @@ async def test_bulk_docs_and_all_docs(store, db):
     assert "doc" not in (await couch.all_docs(db, ["a"], include_docs=False))[0]
 
 
+async def test_documents_read_by_id_are_the_ones_couchdb_reads_by_key_conflicts_and_all(store, db):
+    """On Apache CouchDB `all_docs` asks `_bulk_get` (docs/couchdb.md, "Reading documents by id"); its rows are
+    what the server's own `_all_docs` by keys answers, for documents with conflicting branches too."""
+    couch = store.client
+    created = {result["id"]: result["rev"] for result in await couch.bulk_docs(db, [
+        {"_id": id_, "n": n, "_attachments": {"a.wav": {"content_type": "audio/x-wav", "data": "UklGRg=="}}}
+        for n, id_ in enumerate(["plain", "loser", "winner", "revived", "gone"])])}
+    for id_, rev_id, deleted in (("loser", "0" * 32, False), ("winner", "f" * 32, False), ("revived", "0" * 32, False)):
+        await couch.request("POST", f"{encoded(db)}/_bulk_docs", body={"new_edits": False, "docs": [
+            {"_id": id_, "_rev": f"1-{rev_id}", "n": "branch", "_deleted": deleted}]})
+    await couch.request("POST", f"{encoded(db)}/_bulk_docs", body={"docs": [  # as a replicated delete: no burying
+        {"_id": id_, "_rev": created[id_], "_deleted": True} for id_ in ("revived", "gone")]})
+    keys = ["plain", "loser", "winner", "revived", "gone", "missing", "plain"]
+    sent = []
+    couch.listeners.append(lambda method, path: sent.append(path.rsplit("/", 1)[-1]))
+    for include_docs, attachments in ((True, False), (True, True), (False, False)):
+        params = {"include_docs": "true", **({"attachments": "true"} if attachments else {})} if include_docs else {}
+        expected = (await couch.request("POST", f"{encoded(db)}/_all_docs", params=params,
+                                        body={"keys": keys}))["rows"]
+        rows = await couch.all_docs(db, keys, include_docs=include_docs, attachments=attachments)
+        assert rows == expected
+        if include_docs:
+            assert [row.get("doc") and row["doc"]["n"] for row in rows] == [0, 1, "branch", "branch", None, None, 0]
+    assert "_bulk_get" in sent if "couchdb" in await couch.server_info() else "_bulk_get" not in sent
+
+
 async def test_empty_bulk_requests_do_not_reach_couchdb(store, db):
     before = store.client.requests
     assert await store.client.bulk_docs(db, []) == []

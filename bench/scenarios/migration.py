@@ -1,8 +1,9 @@
 """The migration of 10,000 Kazoo 3.x messages (4 accounts x 5 boxes x 500 entries over 12 months, each
 recording a 1 KB private_media attachment) with the domain code of `kazoo-vm migrate` (migration_runner,
 default --workers 4 --batch 200), run inside the service process. Against it, the least CouchDB needs
-for the same copy: per account and batch of 200, one `_all_docs` of the media documents with their
-attachments and one `_bulk_docs` of the copies (into a scratch database), 4 accounts at once."""
+for the same copy: per account and batch of 200, one read of the media documents by id with their
+attachments (`_bulk_get` on Apache CouchDB, `_all_docs` on PouchDB Server) and one `_bulk_docs` of the
+copies (into a scratch database), 4 accounts at once."""
 from __future__ import annotations
 
 import asyncio
@@ -21,10 +22,7 @@ RATE_GOAL = 1_000  # messages per second
 async def _direct_copy(ctx: Context, db: str, scratch: str, media_ids: list[str]) -> int:
     requests = 0
     for start in range(0, len(media_ids), BATCH):
-        reply = await ctx.direct.request("POST", db, "_all_docs",
-                                         params={"include_docs": "true", "attachments": "true"},
-                                         json={"keys": media_ids[start:start + BATCH]})
-        docs = [row["doc"] for row in expect(reply, 200, what="direct _all_docs").json()["rows"]]
+        docs = await ctx.direct.docs(db, media_ids[start:start + BATCH], attachments=True)
         copies = [{**{key: value for key, value in doc.items() if key not in ("_rev", "_attachments")},
                    "_id": f"copy-{doc['_id']}",
                    "_attachments": {name: {"content_type": stub["content_type"], "data": stub["data"]}

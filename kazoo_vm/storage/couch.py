@@ -26,6 +26,7 @@ JSON_ACCEPT = {"Accept": "application/json"}
 # CouchDB 3 may answer 500 to a database DELETE while its indexers still close the files
 DELETE_DB_TRIES = 8
 KNOWN_QUORUMS = 10_000
+BULK_GET_COUNT = 1000  # ids per `_bulk_get`: one answer of a long list stays a bounded size
 REPLAYS = 1
 SILENT_READ_RESENDS = 1
 FAILURE_WAITS = (0.2, 1.0)
@@ -72,6 +73,7 @@ class CouchClient:
         parsed = URL(url)
         self.write_quorum = write_quorum
         self._quorums: dict[str, str | None] = {}
+        self._bulk_get_known: bool | None = None
         # identity: compressing answers costs both ends CPU, and CouchDB is near the service
         self.headers = {"Accept-Encoding": "identity"}
         if parsed.user:
@@ -126,6 +128,8 @@ class CouchClient:
                     async with self.session.request(method, self._url(path), data=stall.watch(data),
                                                     **kwargs) as resp:
                         stall.done()
+                        if self._bulk_get_known is None:
+                            self._bulk_get_known = _server_kind(resp.headers)
                         yield resp
                         return
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError,
@@ -456,14 +460,39 @@ class CouchClient:
     async def all_docs(self, db: str, keys: list[str], *, include_docs: bool = True,
                        attachments: bool = False) -> list[JSON]:
         """`_all_docs` by keys; rows for missing ids carry `error`, deleted ones `value.deleted`.
-        With attachments, documents carry their attachments' data in base64."""
+        With attachments, documents carry their attachments' data in base64. Apache CouchDB is asked with
+        `_bulk_get`, which it answers 3 to 7 times faster (docs/couchdb.md, "Reading documents by id")."""
         if not keys:
             return []
+        if await self._bulk_get_ok():
+            rows: list[JSON] = []
+            for start in range(0, len(keys), BULK_GET_COUNT):
+                rows += await self._bulk_get(db, keys[start:start + BULK_GET_COUNT], include_docs, attachments)
+            return rows
         params = {"include_docs": "true"} if include_docs else {}
         if attachments:
             params["attachments"] = "true"
         result = await self.request("POST", f"{_seg(db)}/_all_docs", params=params, body={"keys": keys})
         return result["rows"]
+
+    async def _bulk_get_ok(self) -> bool:
+        """Whether the server is Apache CouchDB, whose `_bulk_get` returns every leaf of a document. PouchDB
+        Server's returns only the winner, the same empty answer for a deleted and a missing document, and one
+        answer for an id asked twice. Told by the headers of the first answer, or by `GET /` when a proxy
+        rewrote them."""
+        if self._bulk_get_known is None:
+            self._bulk_get_known = "couchdb" in await self.server_info()
+        return self._bulk_get_known
+
+    async def _bulk_get(self, db: str, keys: list[str], include_docs: bool, attachments: bool) -> list[JSON]:
+        """`_all_docs` rows for `keys` from `_bulk_get`: each document's winner among its leaves, chosen as
+        CouchDB chooses it, after dropping leaves that another leaf's path holds (an older revision a
+        lagging cluster copy still has)."""
+        params = {"revs": "true", **({"attachments": "true"} if attachments else {})}
+        body = {"docs": [{"id": key} for key in dict.fromkeys(keys)]}
+        result = await self.request("POST", f"{_seg(db)}/_bulk_get", params=params, body=body)
+        winners = {entry.get("id"): _winner(entry.get("docs")) for entry in result.get("results") or []}
+        return [_all_docs_row(key, winners.get(key), include_docs) for key in keys]
 
     async def all_ids(self, db: str) -> list[str]:
         """Every document id of a database (design documents included)."""
@@ -563,6 +592,35 @@ def _furthest(leaves: Any) -> JSON | None:
     return max(found, key=_revision_order, default=None)
 
 
+def _winner(leaves: Any) -> JSON | None:
+    """CouchDB's winning revision among a `_bulk_get` answer's leaves (with `revs`): a live one before a deleted
+    one, then by generation, then by revision id; None when the document is missing."""
+    found = [entry["ok"] for entry in leaves if isinstance(entry, dict) and isinstance(entry.get("ok"), dict)] \
+        if isinstance(leaves, list) else []
+    held = {rev for doc in found for rev in _path(doc)[1:]}
+    found = [doc for doc in found if doc.get("_rev") not in held]
+    for doc in found:
+        doc.pop("_revisions", None)
+    return max(found, key=lambda doc: (not doc.get("_deleted"), *_revision_order(doc)), default=None)
+
+
+def _path(doc: JSON) -> list[str]:
+    """The revisions of a leaf's path, its own first (`_revisions` of a read with `revs`)."""
+    revisions = doc.get("_revisions") or {}
+    start, ids = revisions.get("start"), revisions.get("ids") or []
+    return [f"{start - index}-{rev_id}" for index, rev_id in enumerate(ids)] if isinstance(start, int) else []
+
+
+def _all_docs_row(key: str, doc: JSON | None, include_docs: bool) -> JSON:
+    if doc is None:
+        return {"key": key, "error": "not_found"}
+    deleted = bool(doc.get("_deleted"))
+    row: JSON = {"id": key, "key": key, "value": {"rev": doc["_rev"], **({"deleted": True} if deleted else {})}}
+    if include_docs:
+        row["doc"] = None if deleted else doc
+    return row
+
+
 def _revision_order(doc: JSON) -> tuple[int, str]:
     generation, _, rev_id = str(doc.get("_rev", "0-")).partition("-")
     return int(generation), rev_id
@@ -580,9 +638,18 @@ def _children_of(leaves: Any, generation: int, parent: str) -> list[str]:
     return found
 
 
+def _server_kind(headers: Any) -> bool | None:
+    """True for Apache CouchDB (`Server: CouchDB/3.4.3 (Erlang OTP/25)`), False for PouchDB Server (an Express
+    app), None when a proxy's headers hide which."""
+    if headers.get("Server", "").startswith("CouchDB/"):
+        return True
+    return False if headers.get("X-Powered-By") == "Express" else None
+
+
 def _reads(method: str, path: str) -> bool:
     """Whether a request only reads, so that sending it twice is harmless."""
-    return method in ("GET", "HEAD") or (method == "POST" and (path.endswith("/_all_docs") or "/_view/" in path))
+    return method in ("GET", "HEAD") or (method == "POST" and (path.endswith(("/_all_docs", "/_bulk_get"))
+                                                               or "/_view/" in path))
 
 
 def _dropped(exc: BaseException) -> bool:

@@ -1,6 +1,7 @@
-"""Who won a race for a document on a cluster (storage/couch.py `_beaten`, docs/couchdb.md "Racing writers"):
-the leaves of an `open_revs=all&revs=true` answer, without CouchDB."""
-from kazoo_vm.storage.couch import RETRACTED, _beaten
+"""Who won a race for a document on a cluster (storage/couch.py `_beaten`, docs/couchdb.md "Racing writers"), and
+which leaf a read by id stands for (`_winner`): the leaves of an `open_revs=all&revs=true` or `_bulk_get`
+answer, without CouchDB."""
+from kazoo_vm.storage.couch import RETRACTED, _beaten, _winner
 
 
 def leaf(rev: str, *path: str, deleted: bool = False, **fields) -> dict:
@@ -41,3 +42,24 @@ def test_a_losers_retraction_is_no_rival():
 def test_answers_that_are_not_leaves_are_ignored():
     assert not _beaten([{"missing": "2-x"}, leaf("2-b", "a")], 2, "b")
     assert not _beaten({"error": "not_found"}, 2, "b")
+
+
+# --- the document a `_bulk_get` answer stands for (`_winner`, docs/couchdb.md "Reading documents by id") ---
+
+def test_a_live_leaf_wins_over_a_deleted_one_further_on():
+    assert _winner([leaf("3-d", "c", "a", deleted=True), leaf("2-b", "a", value=1)])["_rev"] == "2-b"
+
+
+def test_leaves_are_ordered_by_generation_then_revision_id():
+    assert _winner([leaf("2-b", "a"), leaf("3-c", "x", "a"), leaf("3-b", "y", "a")])["_rev"] == "3-c"
+
+
+def test_a_leaf_on_another_leafs_path_is_an_older_revision_of_it():
+    """A copy that was down answers with the live revision the others have since deleted."""
+    winner = _winner([leaf("2-b", "a", value=1), leaf("3-c", "b", "a", deleted=True)])
+    assert winner["_rev"] == "3-c" and winner["_deleted"] and "_revisions" not in winner
+
+
+def test_no_leaf_is_a_missing_document():
+    assert _winner([{"error": {"id": "x", "error": "not_found", "reason": "missing"}}]) is None
+    assert _winner(None) is None
