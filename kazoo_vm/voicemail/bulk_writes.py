@@ -1,4 +1,4 @@
-"""Writes to many documents at once: fetched with `_all_docs` and written with `_bulk_docs` per database, so
+"""Writes to many documents at once: fetched by id and written with `_bulk_docs` per database, so
 the number of CouchDB requests grows with the (monthly) databases touched, not with the documents."""
 from __future__ import annotations
 

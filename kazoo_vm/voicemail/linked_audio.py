@@ -26,7 +26,7 @@ def link_of(doc: JSON, account: Account) -> tuple[str, str] | None:
 
 async def holders(store: Store, account: Account, messages: list[tuple[str, JSON]]) -> dict[str, tuple[str, JSON]]:
     """For each (database, message) the (database, document) holding its audio; linked documents are
-    fetched with one `_all_docs` per database. Messages whose audio cannot be found are left out."""
+    fetched with one read by id per database. Messages whose audio cannot be found are left out."""
     found: dict[str, tuple[str, JSON]] = {}
     linked: dict[str, dict[str, list[str]]] = {}
     for db, doc in messages:

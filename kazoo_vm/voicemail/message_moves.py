@@ -192,7 +192,7 @@ class Mover:
     async def write(self, account: Account, transfers: list[Transfer], result: bulk_writes.BulkResult, *,
                     existing_ok: bool) -> list[Transfer]:
         """Store the new documents with their audio: small recordings inline, in batches with `_bulk_docs`
-        (atomic per document); large ones streamed one by one. A batch's audio is read with one `_all_docs`
+        (atomic per document); large ones streamed one by one. A batch's audio is read with one read by id
         per source database, whatever the monthly databases it goes to, and written to those databases at once.
         Returns the transfers that are stored."""
         written: list[Transfer] = []
@@ -220,7 +220,7 @@ class Mover:
         return written
 
     async def _inline_audio(self, batch: list[Transfer]) -> None:
-        """Fetch the batch's audio (base64) with one `_all_docs` per source database."""
+        """Fetch the batch's audio (base64) with one read by id per source database."""
         by_db: dict[str, list[Transfer]] = {}
         for transfer in batch:
             if transfer.audio_db is not None and transfer.audio_stubs:
