@@ -9,6 +9,7 @@ import pytest
 
 from kazoo_vm.storage.dbnames import account_db, gregorian_now
 from kazoo_vm.voicemail.mailbox_claims import SETTLE_SECONDS as MAILBOX_CLAIM_SETTLE, claim_id
+from secret_helpers import shows
 
 SCHEMA_DEFAULTS = {
     "announcement_only": False, "check_if_owner": True, "delete_after_notify": False,
@@ -196,7 +197,7 @@ async def test_pin_value_is_never_echoed_in_errors(api, pin):
     response = await api.put("/vmboxes", json={"data": {"name": "Box", "mailbox": "4000", "pin": pin}})
     assert "pin" in validation_errors(response)
     for text in ("q#", "918273", "secret"):
-        assert text.encode() not in response.body
+        assert not shows(response.body.decode(), text)
 
 
 async def test_unknown_keys_are_kept(api, couch):
