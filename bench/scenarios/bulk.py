@@ -3,9 +3,9 @@ of 100 and of 1,000 messages over 3 months, and of 1,000 over 6 months, each one
 the least a client talking to CouchDB needs for the same change: per month a read by ids (`_bulk_get` on
 Apache CouchDB, as the service reads them; `_all_docs` on PouchDB Server) and a `_bulk_docs` (a move also
 reads the audio and writes the copies into the current month). The CouchDB requests of an API request must
-grow with the months, not with the messages. Each message has a 2 KB
-recording. Each timing is one request, except the goal's (1,000 messages over 3 months): the median of 3,
-each on fresh messages. KAZOO_VM_RETENTION_DAYS=400.
+grow with the months, not with the messages. Each message has a 2 KB recording. Each timing is one request,
+except the goal's (1,000 messages over 3 months): the median of 3, each on fresh messages.
+KAZOO_VM_RETENTION_DAYS=400.
 Every write makes CouchDB 3 update the view indexes of the databases it touched, in the background (and
 PouchDB Server on the next query): the indexes are brought up to date after the seeding and after every
 measured change, outside the timings, so that no change is measured while the indexer works for the one
