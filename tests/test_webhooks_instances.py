@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from kazoo_vm.devtools.local_couch import free_port
 from kazoo_vm.storage.dbnames import gregorian_now, modb, year_month
 
 from conftest import SECRET
-from message_helpers import upload_message
+from message_helpers import audio_bytes, create_modb, kazoo_message, upload_message
 from webhook_helpers import (Receiver, about, change_folder_twice, delete_events_state, delete_hooks, emptied,
                              recorded_edits)
 
@@ -124,6 +125,32 @@ async def test_sigkill_between_change_and_delivery_then_restart_delivers_it(api,
     assert len(got) == 2, "the event did not arrive after the restart"
     assert got[1].headers["X-Kazoo-VM-Event-ID"] == event_id
     assert json.loads(got[1].body)["id"] == box["id"]
+
+
+async def test_a_creation_reported_before_its_audio_keeps_its_event_id_after_a_restart(
+        api, receiver, instances, couch_url, couch, service):
+    """Kazoo writes a message, then its audio. The feed read between the two reports `doc_created` at the first
+    revision; killed while that delivery waits for its retry and restarted, the pipeline reads the second: the
+    same creation, delivered again with the same event_id."""
+    instance = await Instance(couch_url, KAZOO_VM_WEBHOOK_BACKOFF="60").start()
+    instances.append(instance)
+    box = await api.create_box()
+    now = gregorian_now()
+    db = await create_modb(service, api, *year_month(now))
+    await hook(api, receiver, retries=4)
+    await followed(instances)
+    receiver.status = 500
+    doc = kazoo_message(api, box, now, secrets.token_hex(16))
+    await couch.put(db, doc)
+    first_try = await receiver.wait_for(1, where=about(doc["_id"]))
+    assert [json.loads(item.body)["action"] for item in first_try] == ["doc_created"], "the first try did not come"
+    await couch.put_attachment(db, doc["_id"], doc["_rev"], doc["media_filename"], "audio/mpeg", audio_bytes("mp3"))
+    instance.kill()
+    receiver.status = 200
+    await instance.start()
+    again = await receiver.wait_for(2, where=about(doc["_id"]), timeout=40)
+    assert [(json.loads(item.body)["action"], item.headers["X-Kazoo-VM-Event-ID"]) for item in again] == \
+        [("doc_created", first_try[0].headers["X-Kazoo-VM-Event-ID"])] * 2
 
 
 async def test_sigkill_with_recorded_revisions_waiting_then_restart_delivers_each_of_them(

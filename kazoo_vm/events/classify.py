@@ -79,10 +79,10 @@ def classify(db: str, change: JSON, memory: Memory) -> list[Raised]:
     raised = [Raised(OBJECT, name, doc_type, doc_id, ident, payloads.object_payload(ident, account_id, name,
                                                                                      doc_type, doc_id))
               for name in _object_names(doc, seen, now)
-              for ident in [event_id(db, doc_id, rev, name)]]
+              for ident in [event_id(db, doc_id, version_of(name, doc, rev), name)]]
     if doc_type == MESSAGE and _audio_arrived(doc, seen, now):
         for name in ("voicemail_new", "voicemail_saved"):
-            ident = event_id(db, doc_id, rev, name)
+            ident = event_id(db, doc_id, version_of(name, doc, rev), name)
             raised.append(Raised(NOTIFICATIONS, name, doc_type, doc_id, ident,
                                  payloads.voicemail_payload(ident, name, account_id, doc)))
     return raised
@@ -103,6 +103,20 @@ def _tombstone(db: str, account_id: str, is_modb: bool, doc_id: str, rev: str, m
     ident = event_id(db, doc_id, rev, "doc_deleted")
     return [Raised(OBJECT, "doc_deleted", doc_type, doc_id, ident,
                    payloads.object_payload(ident, account_id, "doc_deleted", doc_type, doc_id))]
+
+
+def version_of(name: str, doc: JSON, rev: str) -> str:
+    """What makes an event the same one whichever revision shows it. A creation is seen at the document's first
+    revision, or at its second when that only added the audio: one feed read can show either, and after a
+    restart the outbox the other, so it is the creation itself (a document made again after a delete continues
+    the deleted one's generations, so it is never a creation again). The audio's arrival is its stub: a later
+    revision read before the arrival's own shows the same one. Any other event is its revision."""
+    if name == "doc_created":
+        return "created"
+    if name in ("voicemail_new", "voicemail_saved"):
+        stub = next(iter((doc.get("_attachments") or {}).values()), {})
+        return f"audio:{stub.get('revpos')}:{stub.get('digest')}"
+    return rev
 
 
 def _object_names(doc: JSON, seen: Seen | None, now: Seen) -> list[str]:

@@ -27,6 +27,8 @@ class Event:
         return self.doc_id
 
 
-def event_id(db: str, doc_id: str, rev: str, name: str) -> str:
-    """Stable: the same database, document revision and event name give the same id on every delivery."""
-    return hashlib.sha256(f"{db}\n{doc_id}\n{rev}\n{name}".encode()).hexdigest()[:32]
+def event_id(db: str, doc_id: str, version: str, name: str) -> str:
+    """Stable: the same database, document, version of what changed and event name give the same id on every
+    delivery. `version` is whatever makes one change of the document one event, whichever revision shows it
+    (see `classify.version_of`)."""
+    return hashlib.sha256(f"{db}\n{doc_id}\n{version}\n{name}".encode()).hexdigest()[:32]
