@@ -11,7 +11,7 @@ import pytest
 from kazoo_vm.storage.couch import RETRACTED
 from kazoo_vm.storage.dbnames import account_db, encoded
 from kazoo_vm.voicemail import box_locks
-from message_helpers import create_message
+from message_helpers import create_message, modb_of, stored
 from test_cluster_faults import cluster_nodes
 from test_racing_writers import leaves
 
@@ -113,5 +113,41 @@ async def test_a_box_held_longer_than_a_request_waits_answers_409_and_changes_no
     assert refused.data == {"message": "another change to this box's messages is still running; try again"}
     stored = (await api.get(f"/vmboxes/{box['id']}/messages/{message_id}")).data
     assert stored["folder"] == "new", "nothing changed"
+    [held] = await lock_docs(couch, api.account_id)
+    assert held["holder"] == "busy", "the holder's lock is left alone"
+
+
+async def without_folder(couch, api, box: dict) -> str:
+    """A message as Kazoo may leave it: no folder (the service gives it `new` when it is fetched)."""
+    message_id = (await create_message(api, box["id"]))["media_id"]
+    doc = await stored(couch, api, message_id)
+    del doc["metadata"]["folder"]
+    await couch.put(modb_of(api, message_id), doc)
+    return message_id
+
+
+async def test_a_fetch_that_gives_a_message_its_folder_saves_it_under_the_box_lock(api, couch, clustered):
+    box = await api.create_box()
+    message_id = await without_folder(couch, api, box)
+
+    fetched = await api.get(f"/vmboxes/{box['id']}/messages/{message_id}")
+    assert fetched.status == 200 and fetched.data["folder"] == "new"
+    assert (await stored(couch, api, message_id))["metadata"]["folder"] == "new"
+    history = await leaves(couch, account_db(api.account_id), box_locks.lock_id(box["id"]))
+    assert [leaf["_rev"][:2] for leaf in history] == ["2-"], "taken, then freed: a folder change cannot race it"
+    assert await held_locks(couch, api.account_id) == []
+
+
+async def test_a_fetch_while_the_box_is_busy_serves_new_and_saves_nothing(api, couch, clustered, monkeypatch):
+    monkeypatch.setattr(box_locks, "WAIT_SECONDS", 1.0)
+    box = await api.create_box()
+    message_id = await without_folder(couch, api, box)
+    await couch.put(account_db(api.account_id), {
+        "_id": box_locks.lock_id(box["id"]), "pvt_type": box_locks.TYPE, "box_id": box["id"], "holder": "busy",
+        "taken": time.time(), "expires": time.time() + 60})
+
+    fetched = await api.get(f"/vmboxes/{box['id']}/messages/{message_id}")
+    assert fetched.status == 200 and fetched.data["folder"] == "new", "a read does not fail for a busy box"
+    assert "folder" not in (await stored(couch, api, message_id))["metadata"], "nothing saved without the lock"
     [held] = await lock_docs(couch, api.account_id)
     assert held["holder"] == "busy", "the holder's lock is left alone"

@@ -18,7 +18,7 @@ from .actor import Actor
 from .audio import AudioFile, attachment_name, identify
 from .box_locks import BoxLocks
 from .boxes import Boxes
-from .errors import AlreadyExists, BadIdentifier, Invalid, KeptChanging, field_error
+from .errors import AlreadyExists, BadIdentifier, BoxBusy, Invalid, KeptChanging, field_error
 from .ids import is_legacy_message_id, message_month
 from .inputs import MessageChange
 from .legacy_migration import LegacyMigration
@@ -134,11 +134,25 @@ class Message:
 
     async def fetch(self, account: Account, box_id: str, message_id: str) -> JSON:
         box, doc = await self.load(account, box_id, message_id, reading=True)
-        doc = await self._ensure_folder(account, doc)
+        doc = await self._ensure_folder(account, box_id, doc)
         return self.present(doc)
 
-    async def _ensure_folder(self, account: Account, doc: JSON) -> JSON:
-        """A message without a folder is given `new` when fetched, and that is saved (docs/differences.md)."""
+    async def _ensure_folder(self, account: Account, box_id: str, doc: JSON) -> JSON:
+        """A message without a folder is given `new` when fetched, and that is saved (docs/differences.md) under
+        the box's lock, as any folder change is, so that on a cluster it never overtakes one answered meanwhile.
+        While the box stays busy past the lock's wait the message is served as `new`, unsaved: a read does not
+        fail for it."""
+        if (doc.get("metadata") or {}).get("folder"):
+            return doc
+        try:
+            async with self.locks.hold(account, box_id):
+                return await self._save_folder(account, doc["_id"])
+        except BoxBusy:
+            folders.apply(doc, folders.NEW)
+            return doc
+
+    async def _save_folder(self, account: Account, message_id: str) -> JSON:
+        doc = await self._load_doc(account, message_id)  # again, under the lock
         if (doc.get("metadata") or {}).get("folder"):
             return doc
         old = copy.deepcopy(doc)
@@ -279,7 +293,7 @@ class Message:
         prefetched = self._prefetch(self._audio_places.get(key), span)
         try:
             box, doc = await self.load(account, box_id, message_id, reading=True)
-            doc = await self._ensure_folder(account, doc)
+            doc = await self._ensure_folder(account, box_id, doc)
             db = message_docs.db_of(account, doc["_id"])
             holder = (await linked_audio.holders(self.store, account, [(db, doc)])).get(doc["_id"])
             if holder is None:
