@@ -10,7 +10,9 @@ import pytest
 
 from kazoo_vm.storage.couch import RETRACTED
 from kazoo_vm.storage.dbnames import account_db, encoded
+from kazoo_vm.storage.store import Store
 from kazoo_vm.voicemail import box_locks
+from kazoo_vm.voicemail.accounts import Account
 from message_helpers import create_message, modb_of, stored
 from test_cluster_faults import cluster_nodes
 from test_racing_writers import leaves
@@ -151,3 +153,41 @@ async def test_a_fetch_while_the_box_is_busy_serves_new_and_saves_nothing(api, c
     assert "folder" not in (await stored(couch, api, message_id))["metadata"], "nothing saved without the lock"
     [held] = await lock_docs(couch, api.account_id)
     assert held["holder"] == "busy", "the holder's lock is left alone"
+
+
+async def test_requests_queued_in_one_process_pass_the_lock_on_instead_of_taking_it_each(api, couch, clustered):
+    box = await api.create_box()
+    messages = [(await create_message(api, box["id"]))["media_id"] for _ in range(8)]
+
+    changed = await asyncio.gather(*(api.post(f"/vmboxes/{box['id']}/messages/{message_id}",
+                                              json={"data": {"folder": "saved"}}) for message_id in messages))
+    assert [response.status for response in changed] == [200] * 8
+    assert {(await stored(couch, api, message_id))["metadata"]["folder"] for message_id in messages} == {"saved"}
+    [lock] = await lock_docs(couch, api.account_id)
+    assert lock["holder"] is None and lock["expires"] == 0, "given back once the queue is done"
+    takes = int(lock["_rev"].split("-")[0]) // 2
+    assert takes < 8, f"taken and given back {takes} times for 8 queued changes: each took it for itself"
+
+
+async def test_a_lock_passed_on_to_a_request_that_went_away_is_given_back(api, couch, couch_url, settings, clustered):
+    box = await api.create_box()
+    account = Account(api.account_id, "", "", (), None)
+    store = Store.connect(couch_url, timeout=10.0, write_quorum=settings.write_quorum)
+    locks = box_locks.BoxLocks(store)
+    try:
+        async def waiting() -> None:
+            async with locks.hold(account, box["id"]):
+                raise AssertionError("the waiting request was cancelled before its turn")
+
+        async with locks.hold(account, box["id"]):
+            waiter = asyncio.create_task(waiting())
+            while not locks._local.waiting(f"{account.id}/{box['id']}"):
+                await asyncio.sleep(0.01)
+            waiter.cancel()  # still counted as waiting when the holder leaves: the lock is passed on to it
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+    finally:
+        await store.close()
+    [lock] = await lock_docs(couch, api.account_id)
+    assert lock["holder"] is None and lock["expires"] == 0, "the request that left last gave it back"
+    assert locks._passed == {}

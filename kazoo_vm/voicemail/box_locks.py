@@ -8,7 +8,12 @@ database, updated from free (or expired) to held only when a majority of its cop
 which two writers never both get, and marked free after. Its state is its revision that reaches furthest on any
 copy: a copy back from being down can still show an old one. A lock whose holder died expires after
 TTL_SECONDS. Waiting ends after WAIT_SECONDS with a 409 that says so. A single CouchDB or PouchDB refuses the
-second writer of a revision itself: there, nothing is locked. Kazoo's views ignore these documents."""
+second writer of a revision itself: there, nothing is locked. Kazoo's views ignore these documents.
+
+A process's own requests for a box queue in it. While one waits, the request before it does not give the lock
+back but passes it on within the process (three CouchDB requests fewer a turn), for at most CHAIN_SECONDS from
+when the lock was taken, far inside TTL_SECONDS; then it is given back, and other processes get their chance.
+The last request of the process to leave, whether it held the lock or gave up waiting for it, gives it back."""
 from __future__ import annotations
 
 import asyncio
@@ -28,6 +33,7 @@ from .values import JSON
 TYPE = "kazoo_vm_box_lock"
 TTL_SECONDS = 60.0
 WAIT_SECONDS = 20.0
+CHAIN_SECONDS = 5.0
 FIRST_PAUSE = 0.02
 LONGEST_PAUSE = 0.5
 
@@ -41,6 +47,7 @@ class BoxLocks:
         self.store = store
         self.holder = secrets.token_hex(8)
         self._local = KeyedLocks()
+        self._passed: dict[str, JSON] = {}  # locks held for this process's next request of the box
 
     @asynccontextmanager
     async def hold(self, account: Account, box_id: str,
@@ -54,14 +61,30 @@ class BoxLocks:
         if checked is not None:
             await checked()
         deadline = time.monotonic() + WAIT_SECONDS
+        key = f"{account.id}/{box_id}"
         async with AsyncExitStack() as stack:
+            stack.push_async_callback(self._left, account, key)
             try:  # requests of this process queue here rather than poll CouchDB
-                await stack.enter_async_context(self._local.hold(f"{account.id}/{box_id}", timeout=WAIT_SECONDS))
+                await stack.enter_async_context(self._local.hold(key, timeout=WAIT_SECONDS))
             except Busy:
                 raise BoxBusy() from None
-            lock = await self._take(account, box_id, deadline)
-            stack.push_async_callback(lambda: asyncio.shield(self._give_back(account, lock)))
+            lock = self._passed.pop(key, None) or await self._take(account, box_id, deadline)
+            stack.push_async_callback(self._pass_on, account, lock, key)
             yield
+
+    async def _pass_on(self, account: Account, lock: JSON, key: str) -> None:
+        """Keep the lock for the next request of this process that waits for the box, within CHAIN_SECONDS of
+        its taking; else give it back."""
+        if self._local.waiting(key) and time.time() < float(lock["taken"]) + CHAIN_SECONDS:
+            self._passed[key] = lock
+        else:
+            await asyncio.shield(self._give_back(account, lock))
+
+    async def _left(self, account: Account, key: str) -> None:
+        """A request of this process left the box (done, or tired of waiting): the last one gives back a lock
+        passed on to a request that is no longer there."""
+        if key in self._passed and not self._local.in_use(key):
+            await asyncio.shield(self._give_back(account, self._passed.pop(key)))
 
     async def _take(self, account: Account, box_id: str, deadline: float) -> JSON:
         pause = FIRST_PAUSE

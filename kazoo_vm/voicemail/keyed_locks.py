@@ -18,6 +18,14 @@ class KeyedLocks:
     def __len__(self) -> int:
         return len(self._locks)
 
+    def waiting(self, key: str) -> int:
+        """How many wait for `key` besides its holder."""
+        return max(self._locks.get(key, (None, 0))[1] - 1, 0)
+
+    def in_use(self, key: str) -> bool:
+        """Whether anyone holds or waits for `key`."""
+        return key in self._locks
+
     @asynccontextmanager
     async def hold(self, key: str, timeout: float | None = None) -> AsyncIterator[None]:
         """The lock of `key` for the block; Busy when it is not free within `timeout` seconds."""
