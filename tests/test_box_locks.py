@@ -44,6 +44,14 @@ async def lock_docs(couch, account_id: str) -> list[dict]:
     return [row["doc"] for row in rows]
 
 
+async def held_by(couch, api, box: dict, holder: str, taken: float = 0.0, expires: float = 60.0) -> None:
+    """The box's lock as another process holds it: taken and expiring that many seconds from now."""
+    now = time.time()
+    await couch.put(account_db(api.account_id), {"_id": box_locks.lock_id(box["id"]), "pvt_type": box_locks.TYPE,
+                                                 "box_id": box["id"], "holder": holder, "taken": now + taken,
+                                                 "expires": now + expires})
+
+
 async def held_locks(couch, account_id: str) -> list[dict]:
     return [doc for doc in await lock_docs(couch, account_id) if doc.get("holder") is not None]
 
@@ -90,9 +98,7 @@ async def test_a_change_takes_the_box_lock_and_gives_it_back(api, couch, cluster
 async def test_an_expired_lock_of_a_dead_holder_is_taken_over(api, couch, clustered):
     box = await api.create_box()
     message_id = (await create_message(api, box["id"]))["media_id"]
-    db = account_db(api.account_id)
-    await couch.put(db, {"_id": box_locks.lock_id(box["id"]), "pvt_type": box_locks.TYPE, "box_id": box["id"],
-                         "holder": "dead", "taken": time.time() - 120, "expires": time.time() - 60})
+    await held_by(couch, api, box, "dead", taken=-120, expires=-60)
 
     deleted = await api.delete(f"/vmboxes/{box['id']}/messages/{message_id}")
     assert deleted.status == 200 and deleted.data["folder"] == "deleted"
@@ -104,9 +110,7 @@ async def test_a_box_held_longer_than_a_request_waits_answers_409_and_changes_no
     monkeypatch.setattr(box_locks, "WAIT_SECONDS", 1.0)
     box = await api.create_box()
     message_id = (await create_message(api, box["id"]))["media_id"]
-    db = account_db(api.account_id)
-    await couch.put(db, {"_id": box_locks.lock_id(box["id"]), "pvt_type": box_locks.TYPE, "box_id": box["id"],
-                         "holder": "busy", "taken": time.time(), "expires": time.time() + 60})
+    await held_by(couch, api, box, "busy")
 
     refused = await api.post(f"/vmboxes/{box['id']}/messages",
                              json={"data": {"messages": [message_id], "folder": "saved"}})
@@ -144,9 +148,7 @@ async def test_a_fetch_while_the_box_is_busy_serves_new_and_saves_nothing(api, c
     monkeypatch.setattr(box_locks, "WAIT_SECONDS", 1.0)
     box = await api.create_box()
     message_id = await without_folder(couch, api, box)
-    await couch.put(account_db(api.account_id), {
-        "_id": box_locks.lock_id(box["id"]), "pvt_type": box_locks.TYPE, "box_id": box["id"], "holder": "busy",
-        "taken": time.time(), "expires": time.time() + 60})
+    await held_by(couch, api, box, "busy")
 
     fetched = await api.get(f"/vmboxes/{box['id']}/messages/{message_id}")
     assert fetched.status == 200 and fetched.data["folder"] == "new", "a read does not fail for a busy box"
