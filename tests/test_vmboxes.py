@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
+from urllib.parse import quote
 
 import pytest
+from yarl import URL
 
 from kazoo_vm.storage.dbnames import account_db, gregorian_now
 from kazoo_vm.voicemail.mailbox_claims import SETTLE_SECONDS as MAILBOX_CLAIM_SETTLE, claim_id
@@ -456,6 +459,29 @@ async def test_simultaneous_patches_of_different_keys_all_survive(api, couch):
     assert [response.status for response in responses] == [200] * 20
     after = await stored(couch, api, box["id"])
     assert {n: after.get(f"custom_{n}") for n in range(20)} == {n: n for n in range(20)}
+
+
+async def raw_stored(couch, api, box_id: str) -> dict:
+    """The box as CouchDB sends it, read with the standard library (not the service's JSON decoding)."""
+    url = URL(f"{couch.base}/{quote(account_db(api.account_id), safe='')}/{box_id}", encoded=True)
+    async with couch.session.get(url) as resp:
+        return json.loads(await resp.read())
+
+
+async def test_integers_beyond_64_bits_keep_every_digit_through_reads_and_writes(api, couch):
+    numbers = {"huge": 123456789012345678901234567890, "negative": -9223372036854775809,
+               "top_of_u64": 18446744073709551615, "past_u64": 18446744073709551616, "plain": 63900000000}
+    box = await api.create_box(numbers=numbers)
+    if (await raw_stored(couch, api, box["id"]))["numbers"] != numbers:
+        pytest.skip("this server stores JSON numbers as doubles (PouchDB Server): nothing beyond 53 bits to keep")
+    assert box["numbers"] == numbers
+    assert (await api.get(f"/vmboxes/{box['id']}")).data["numbers"] == numbers
+    response = await api.patch(f"/vmboxes/{box['id']}", json={"data": {"name": "Renamed"}})
+    assert response.status == 200, response.json
+    assert response.data["numbers"] == numbers
+    after = await raw_stored(couch, api, box["id"])
+    assert after["numbers"] == numbers and after["name"] == "Renamed"
+    assert b'"huge":123456789012345678901234567890' in (await api.get(f"/vmboxes/{box['id']}")).body
 
 
 # --- DELETE -----------------------------------------------------------------------------------------------

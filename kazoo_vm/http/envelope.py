@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import socket
 from datetime import datetime, timezone
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import __version__
+from ..json_codec import dumps
 from .context import AUTH_TOKEN, REQUEST_ID
 
 CONTENT_TYPE = "application/json"
@@ -22,10 +22,6 @@ STATUS_OF = {
     "request_entity_too_large": 413, "unsupported_media_type": 415, "range_not_satisfiable": 416,
     "datastore_fault": 503, "unspecified_fault": 500,
 }
-
-
-def dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _now() -> str:

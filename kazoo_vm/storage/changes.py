@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from .. import json_codec
 from .couch import JSON, JSON_ACCEPT, CouchClient
 from .errors import Conflict, NotFound, StorageError, Unavailable, is_db_missing
 
@@ -100,7 +101,7 @@ class Feeds:
         try:
             async with self.client.session.get(url, params=params, headers=dict(JSON_ACCEPT),
                                                timeout=timeout) as resp:
-                payload = await resp.json(content_type=None)
+                payload = json_codec.loads(await resp.read())
                 if resp.status == 200:
                     return payload
                 raise _failure(resp.status, payload)

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
+from .. import json_codec
 from .errors import MISSING_DB, Conflict, NotFound, StorageError, Unavailable
 
 JSON = dict[str, Any]
@@ -156,7 +157,7 @@ class CouchClient:
         CouchDB's revisions refuse a double apply with a conflict, which `put` and the callers resolve."""
         kwargs: dict[str, Any] = {"params": params, "headers": dict(JSON_ACCEPT)}
         if body is not None:
-            kwargs["data"] = json.dumps(body, separators=(",", ":")).encode()
+            kwargs["data"] = json_codec.dumps(body)
             kwargs["headers"].update({"Content-Type": "application/json", "Content-Length": str(len(kwargs["data"]))})
         replays, waits, failures = 0, 0, 0
         while True:
@@ -202,7 +203,7 @@ class CouchClient:
                 # when a cancel comes in the loop iteration the answer arrives (cpython gh-86296), and a
                 # cancelled task that carries on never stops (the event pipeline's loops, on close)
                 async with asyncio.timeout(self.request_timeout):
-                    payload = await resp.json(content_type=None)
+                    payload = json_codec.loads(await resp.read())
             except (ValueError, asyncio.TimeoutError) as exc:
                 # a cluster node dying while CouchDB streams an answer cuts it short: sent again, as a dropped one
                 raise Unavailable(f"CouchDB sent an unreadable answer to {method}", dropped=True) from exc
@@ -675,7 +676,7 @@ async def _slices(data: bytes, size: int) -> AsyncIterator[bytes]:
 
 async def _json_or_empty(resp: aiohttp.ClientResponse) -> JSON:
     try:
-        payload = await resp.json(content_type=None)
+        payload = json_codec.loads(await resp.read())
     except ValueError:
         return {}
     return payload if isinstance(payload, dict) else {}
