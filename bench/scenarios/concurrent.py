@@ -1,10 +1,11 @@
 """50 concurrent clients for 30 s, each in a loop of a mixed workload on 10 boxes of 100 messages (2 KB
 recordings): 40% message metadata, 20% newest 50 of a box, 10% `GET /vmboxes`, 15% folder change of one
 message (each client changes only its own share of the messages), 15% raw audio download: through a service
-of 1 worker, then the same mix made directly to CouchDB for as long (document GET, view query,
-crossbar_listing + folder counts, document GET + PUT, attachment GET), then through a service of 2 workers
-(`kazoo-vm serve --workers 2`); both API runs are compared with the direct run between them. Every answer
-that is not 2xx, or a failed connection, is an error. The clients are one asyncio process on loopback."""
+of 1 worker, then the same mix made directly to CouchDB for as long (document GET, the view month by
+month until 51 rows, crossbar_listing + folder counts, document GET + PUT, attachment GET), then through a
+service of 2 workers (`kazoo-vm serve --workers 2`); both API runs are compared with the direct run between
+them. Every answer that is not 2xx, or a failed connection, is an error. The clients are one asyncio process
+on loopback."""
 from __future__ import annotations
 
 import asyncio
@@ -92,7 +93,6 @@ async def run(ctx: Context) -> list:
     await ctx.seeder.warm_modbs(account, months_back(5), VIEWS)
     months = [modb(account.id, *month) for month in months_back(5)]
     months = [db for db in months if (await ctx.direct.request("GET", db)).status == 200]
-    newest = months[0]
     folders = ("saved", "new")
 
     def mine(number: int, rng: random.Random):
@@ -121,9 +121,16 @@ async def run(ctx: Context) -> list:
         db = db_of(account, message_id)
         if op == "get":
             reply = await ctx.direct.request("GET", db, message_id)
-        elif op == "list":
-            reply = await ctx.direct.view(newest, "mailbox_messages", "listing_by_mailbox", startkey=[box_id, {}],
-                                          endkey=[box_id, 0], descending=True, limit=51)
+        elif op == "list":  # month by month, newest first, until the page and the row after it are read
+            rows = 0
+            for month in months:
+                reply = await ctx.direct.view(month, "mailbox_messages", "listing_by_mailbox", startkey=[box_id, {}],
+                                              endkey=[box_id, 0], descending=True, limit=51 - rows)
+                if _outcome(reply) is not True:
+                    break
+                rows += len(reply.json()["rows"])
+                if rows > 50:
+                    break
         elif op == "vmboxes":
             replies = await asyncio.gather(
                 ctx.direct.view(account.db, "vmboxes", "crossbar_listing", limit=51),
