@@ -257,6 +257,10 @@ class RelayProcess:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pids(self) -> list[int]:
+        return [self.process.pid] if self.process is not None else []
+
     async def start(self, session: aiohttp.ClientSession, timeout: float = 30.0) -> None:
         env = dict(os.environ, KAZOO_VM_COUCHDB_URL=self.couch_url,
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))

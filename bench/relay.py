@@ -1,12 +1,13 @@
 """`python -m bench.relay --port P`: the least a Python aiohttp service in front of CouchDB can do, as a baseline
-for the API's figures. Every `GET /<path>?<query>` is sent as it is to CouchDB (KAZOO_VM_COUCHDB_URL, with its
-credentials) on one pooled aiohttp client session set up as the service's (`storage/couch.py`: no cookie jar,
-`Accept-Encoding: identity`, basic auth), and CouchDB's status and body are answered as they came: no routing
-beyond one catch-all, no authentication, no JSON parsed or written, no request log.
+for the API's figures. Every request (`<method> /<path>?<query>`, and its body) is sent as it is to CouchDB
+(KAZOO_VM_COUCHDB_URL, with its credentials) on one pooled aiohttp client session set up as the service's
+(`storage/couch.py`: no cookie jar, `Accept-Encoding: identity`, basic auth), and CouchDB's status, body and
+content type are answered as they came: no routing beyond one catch-all, no authentication, no JSON parsed or
+written, no request log.
 
-Measured interleaved with the API and the direct request (scenarios message_get and listing), its time over
-the direct time is the floor of any aiohttp service that adds an HTTP hop in Python on this machine: what the
-API spends over it is the service's own logic."""
+Measured interleaved with the API and the direct requests (scenarios message_get, listing and concurrent), its
+time over the direct time, and its throughput under the concurrent mix, are the floor of any aiohttp service
+that adds an HTTP hop in Python on this machine: what the API spends over it is the service's own logic."""
 from __future__ import annotations
 
 import argparse
@@ -36,13 +37,15 @@ def relay_app(couch_url: str) -> web.Application:
 
     async def relay(request: web.Request) -> web.Response:
         url = URL(base + request.raw_path, encoded=True)
-        async with app["session"].get(url) as resp:
+        sent = {"data": await request.read(), "headers": {"Content-Type": request.content_type}} \
+            if request.can_read_body else {}
+        async with app["session"].request(request.method, url, **sent) as resp:
             body = await resp.read()
-            return web.Response(status=resp.status, body=body, content_type="application/json")
+            return web.Response(status=resp.status, body=body, headers={"Content-Type": resp.content_type})
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
-    app.router.add_get("/{path:.*}", relay)
+    app.router.add_route("*", "/{path:.*}", relay)
     return app
 
 
