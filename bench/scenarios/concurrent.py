@@ -216,8 +216,8 @@ class CpuMeter:
 
 def _cpu_note(api: dict, direct: dict) -> str:
     a, d = api["cpu"], direct["cpu"]
-    return (f"CPU ms per request: this run service (or relay) {a['service']:.2f} + CouchDB {a['couchdb']:.2f} + clients "
-            f"{a['clients']:.2f} = {a['total']:.2f}; direct run CouchDB {d['couchdb']:.2f} + clients "
+    return (f"CPU ms per request: this run service (or relay) {a['service']:.2f} + CouchDB {a['couchdb']:.2f} + "
+            f"clients {a['clients']:.2f} = {a['total']:.2f}; direct run CouchDB {d['couchdb']:.2f} + clients "
             f"{d['clients']:.2f} = {d['total']:.2f}: with every core busy the CPU allows this run/direct "
             f"{d['total'] / a['total']:.2f}" if a["total"] else "no CPU figures")
 
@@ -240,7 +240,8 @@ def _rows(api: dict, direct: dict, label: str, *, goals: bool = True) -> list[Ro
                            (f"; direct errors: {_summary(direct['failures'])}" if direct["failures"] else "") +
                            f"; {_cpu_note(api, direct)}")
     latency = Row(NAME, f"{label}: latency", "ms", median(api_ms), percentile(api_ms, 95), median(direct_ms),
-                  percentile(direct_ms, 95), api.get("couch"), goal=f"p50 API/direct <= {LATENCY_GOAL:g}" if goals else None,
+                  percentile(direct_ms, 95), api.get("couch"),
+                  goal=f"p50 API/direct <= {LATENCY_GOAL:g}" if goals else None,
                   notes=f"p99: {percentile(api_ms, 99):.1f} ms, direct {percentile(direct_ms, 99):.1f} ms; mean "
                         f"{mean(api_ms):.1f} ms, direct {mean(direct_ms):.1f} ms")
     if goals:
