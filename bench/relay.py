@@ -3,7 +3,7 @@ for the API's figures. Every request (`<method> /<path>?<query>`, and its body) 
 (KAZOO_VM_COUCHDB_URL, with its credentials) on one pooled aiohttp client session set up as the service's
 (`storage/couch.py`: no cookie jar, `Accept-Encoding: identity`, basic auth), and CouchDB's status, body and
 content type are answered as they came: no routing beyond one catch-all, no authentication, no JSON parsed or
-written, no request log.
+written, no request log. It runs on the event loop the service runs on (KAZOO_VM_UVLOOP).
 
 Measured interleaved with the API and the direct requests (scenarios message_get, listing and concurrent), its
 time over the direct time, and its throughput under the concurrent mix, are the floor of any aiohttp service
@@ -18,6 +18,9 @@ import signal
 import aiohttp
 from aiohttp import web
 from yarl import URL
+
+from kazoo_vm import event_loop
+from kazoo_vm.config import Settings
 
 
 def relay_app(couch_url: str) -> web.Application:
@@ -63,6 +66,7 @@ async def serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.relay")
     parser.add_argument("--port", type=int, required=True)
+    event_loop.choose(Settings.from_env().uvloop)  # the service's loop: the floor of the same hop
     asyncio.run(serve(parser.parse_args().port))
 
 

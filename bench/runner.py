@@ -17,6 +17,8 @@ from pathlib import Path
 
 import aiohttp
 
+from kazoo_vm import event_loop
+from kazoo_vm.config import Settings
 
 from . import chart, report, targets
 from .harness import Context, Direct, ROOT
@@ -114,7 +116,8 @@ async def _run(args: argparse.Namespace, target: targets.Target, couch_url: str)
     started = time.monotonic()
     meta = {"quick": args.quick, "scenarios": args.names, "machine": machine(), "code": code_version(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "load_average_start": os.getloadavg(),
-            "target": target.name, "couchdb": describe(target)}
+            "target": target.name, "couchdb": describe(target),
+            "service_event_loop": event_loop.kind(Settings.from_env().uvloop)}
     seeder = Seeder(couch_url)
     # idle connections are dropped before PouchDB Server closes them (after 5 s), so that none is reused
     # just as the server closes it

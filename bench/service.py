@@ -2,8 +2,8 @@
 for the benchmark. With `--workers N` (N > 1), as `kazoo-vm serve --workers N` runs it: N processes on the
 API port (kazoo_vm.workers), each with a side port of its own (`--side-port` is a comma-separated list).
 
-The API is the same application `kazoo-vm serve` serves (`make_app` over one `Voicemail`, settings from
-the environment, the INFO request log, no access log). The process holds nothing else, so its
+The API is the same application `kazoo-vm serve` serves, on the same event loop (`make_app` over one
+`Voicemail`, settings from the environment, the INFO request log, no access log). The process holds nothing else, so its
 /proc/<pid>/status is the service's memory. The side port (another aiohttp site in the same process,
 bound to 127.0.0.1) answers:
 
@@ -31,6 +31,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from kazoo_vm import event_loop
 from kazoo_vm.config import Settings
 from kazoo_vm.http.app import make_app
 from kazoo_vm.voicemail.service import Voicemail
@@ -114,6 +115,7 @@ def worker(index: int, host: str, port: int, side_port: int) -> None:
 
     setup_logging(index)
     stop_with_parent()
+    event_loop.choose(Settings.from_env().uvloop)
     asyncio.run(serve(host, port, side_port, reuse_port=True))
 
 
@@ -129,6 +131,7 @@ def main() -> None:
         parser.error("--side-port needs one port per worker")
     if args.workers == 1:
         setup_logging()
+        event_loop.choose(Settings.from_env().uvloop)
         asyncio.run(serve(args.host, args.port, side_ports[0]))
         return
     from kazoo_vm.workers import Supervisor

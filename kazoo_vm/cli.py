@@ -17,7 +17,7 @@ from aiohttp import web
 from tqdm import tqdm
 from yarl import URL
 
-from . import __version__
+from . import __version__, event_loop
 from .config import Settings
 from .devtools.local_couch import LocalCouch, LocalCouchError
 from .storage import StorageError, Unavailable
@@ -46,9 +46,11 @@ def _safe_url(url: str) -> str:
 def serve(settings: Settings, host: str, port: int, *, reuse_port: bool = False) -> None:
     from .http.app import make_app
 
+    event_loop.choose(settings.uvloop)
     web.run_app(make_app(replace(settings, host=host, port=port)), host=host, port=port, access_log=None,
                 reuse_port=reuse_port or None,
-                print=lambda _: logging.getLogger("kazoo_vm").info("serving on http://%s:%s", host, port))
+                print=lambda _: logging.getLogger("kazoo_vm").info("serving on http://%s:%s (%s event loop)", host,
+                                                                   port, event_loop.running()))
 
 
 def serve_worker(index: int, settings: Settings, host: str, port: int) -> None:
@@ -99,6 +101,7 @@ def serve_ephemeral(settings: Settings, host: str, port: int, fixtures_path: Pat
 
     fixtures = fixture_files.read(fixtures_path) if fixtures_path else None
     stop_signals = StopSignals()
+    event_loop.choose(settings.uvloop)
     with ephemeral.couchdb(settings) as settings:
         asyncio.run(_run_ephemeral(ephemeral.Ephemeral(settings), host, port, fixtures, stop_signals))
 

@@ -72,6 +72,7 @@ class Settings:
     write_quorum: str = "all"
     couchdb_url_given: bool = False
     events: bool = True  # follow CouchDB's change feeds and deliver webhooks
+    uvloop: bool = True  # serve on uvloop's event loop (event_loop.py)
     webhook_timeout: float = 10.0
     webhook_backoff: float = 1.0  # first retry after this many seconds, doubling
     webhook_refuse_private: bool = False
@@ -106,6 +107,7 @@ class Settings:
             write_quorum=_quorum(env.get("KAZOO_VM_COUCHDB_WRITE_QUORUM") or defaults.write_quorum),
             couchdb_url_given=bool(env.get("KAZOO_VM_COUCHDB_URL")),
             events=_flag("KAZOO_VM_EVENTS", defaults.events),
+            uvloop=_flag("KAZOO_VM_UVLOOP", defaults.uvloop),
             webhook_timeout=_float("KAZOO_VM_WEBHOOK_TIMEOUT", defaults.webhook_timeout),
             webhook_backoff=_float("KAZOO_VM_WEBHOOK_BACKOFF", defaults.webhook_backoff),
             webhook_refuse_private=_flag("KAZOO_VM_WEBHOOK_REFUSE_PRIVATE", defaults.webhook_refuse_private),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,8 +28,8 @@ STARTUP = 120  # seconds; guards against a hang, asserts nothing about speed
 KEYS = {"url", "account_id", "api_key", "auth_token"}
 
 
-def start(tmp_path: Path, *args: str, couch_url: str | None = None) -> subprocess.Popen:
-    env = {key: value for key, value in os.environ.items() if key != "KAZOO_VM_COUCHDB_URL"}
+def start(tmp_path: Path, *args: str, couch_url: str | None = None, env: dict | None = None) -> subprocess.Popen:
+    env = {**{key: value for key, value in os.environ.items() if key != "KAZOO_VM_COUCHDB_URL"}, **(env or {})}
     env["TMPDIR"] = str(tmp_path)
     if couch_url:
         env["KAZOO_VM_COUCHDB_URL"] = couch_url
@@ -91,8 +92,8 @@ def ephemeral(tmp_path):
     """Starts `serve --ephemeral`; kills whatever a failed test left running."""
     started: list[subprocess.Popen] = []
 
-    def run(*args: str, couch_url: str | None = None) -> subprocess.Popen:
-        started.append(start(tmp_path, *args, couch_url=couch_url))
+    def run(*args: str, couch_url: str | None = None, env: dict | None = None) -> subprocess.Popen:
+        started.append(start(tmp_path, *args, couch_url=couch_url, env=env))
         return started[-1]
 
     yield run
@@ -129,6 +130,7 @@ def test_one_line_a_working_token_and_nothing_left_after_the_signal(ephemeral, t
     assert code == 0, err
     assert rest == ""  # stdout is exactly the one line
     assert "serving on" in err and line["api_key"] not in err and line["auth_token"] not in err
+    assert "(uvloop event loop)" in err
     assert processes_under(tmp_path) == [] and not Path(f"/proc/{couch}").exists()
     assert not port_in_use("127.0.0.1", port)
     assert not list(tmp_path.glob("kazoo-vm-couch-*"))  # its working directory is removed too
@@ -180,6 +182,17 @@ async def test_with_a_couchdb_url_it_starts_none_and_deletes_its_account(ephemer
         if doc:
             await couch.db_delete(account_db(line["account_id"]))
             await couch.delete(ACCOUNTS_DB, line["account_id"], doc["_rev"])
+
+
+@pytest.mark.parametrize("flag, loop", [(None, "uvloop"), ("false", "asyncio")])
+def test_the_api_runs_on_uvloop_unless_kazoo_vm_uvloop_is_false(ephemeral, couch_url, flag, loop):
+    process = ephemeral(couch_url=couch_url, env={} if flag is None else {"KAZOO_VM_UVLOOP": flag})
+    client = client_for(ready_line(process))
+    box = client.create_box(name="Loop")
+    assert client.get(f"/vmboxes/{box['id']}").data["name"] == "Loop"
+    code, _, err = stop(process)
+    assert code == 0, err
+    assert re.search(rf"serving on http://127\.0\.0\.1:\d+ \({loop} event loop\)", err), err
 
 
 def test_with_fixtures_the_account_starts_from_them(ephemeral):

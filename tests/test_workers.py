@@ -66,6 +66,8 @@ def test_two_workers_share_the_port_and_accept_each_others_tokens(cli, couch_url
             assert status == 200, body
         served = set(re.findall(r"\[worker (\d+)\] kazoo_vm.http GET /v2/accounts", log.read_text()))
         assert served == {"0", "1"}, log.read_text()  # 30 connections: both workers answered, with one token
+        loops = re.findall(r"\[worker \d+\] kazoo_vm serving on \S+ \((\w+) event loop\)", log.read_text())
+        assert loops == ["uvloop", "uvloop"], log.read_text()
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0, log.read_text()

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 
 from aiohttp import web
 
+from .. import event_loop
 from ..config import Settings
 from ..http.app import make_app
 from ..http.tokens import issue
@@ -81,7 +82,7 @@ class Ephemeral:
         sock = listen_socket(host, port)
         await web.SockSite(self.runner, sock).start()
         self.url = public_url(sock)
-        log.info("serving on %s", self.url)
+        log.info("serving on %s (%s event loop)", self.url, event_loop.running())
         return self.url
 
     async def create_account(self, name: str = "Ephemeral", parent_id: str | None = None) -> Credentials:
