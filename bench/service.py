@@ -3,8 +3,8 @@ for the benchmark. With `--workers N` (N > 1), as `kazoo-vm serve --workers N` r
 API port (kazoo_vm.workers), each with a side port of its own (`--side-port` is a comma-separated list).
 
 The API is the same application `kazoo-vm serve` serves, on the same event loop (`make_app` over one
-`Voicemail`, settings from the environment, the INFO request log, no access log). The process holds nothing else, so its
-/proc/<pid>/status is the service's memory. The side port (another aiohttp site in the same process,
+`Voicemail`, settings from the environment, the INFO request log, no access log). The process holds nothing
+else, so its /proc/<pid>/status is the service's memory. The side port (another aiohttp site in the same process,
 bound to 127.0.0.1) answers:
 
 - `GET /stats`: `{"requests": n, "kinds": {...}}`: the service's own count of CouchDB requests
