@@ -23,6 +23,9 @@ from kazoo_vm import event_loop
 from kazoo_vm.config import Settings
 
 
+STREAMED_HEADERS = ("Content-Type", "Content-Range", "Accept-Ranges")
+
+
 def relay_app(couch_url: str) -> web.Application:
     parsed = URL(couch_url)
     base = str(parsed.with_user(None).with_password(None)).rstrip("/")
@@ -38,13 +41,28 @@ def relay_app(couch_url: str) -> web.Application:
     async def stop(app: web.Application) -> None:
         await app["session"].close()
 
-    async def relay(request: web.Request) -> web.Response:
+    async def relay(request: web.Request) -> web.StreamResponse:
         url = URL(base + request.raw_path, encoded=True)
         sent = {"data": await request.read(), "headers": {"Content-Type": request.content_type}} \
-            if request.can_read_body else {}
+            if request.can_read_body else {"headers": {}}
+        if "Range" in request.headers:
+            sent["headers"]["Range"] = request.headers["Range"]
         async with app["session"].request(request.method, url, **sent) as resp:
-            body = await resp.read()
-            return web.Response(status=resp.status, body=body, headers={"Content-Type": resp.content_type})
+            if resp.content_type == "application/json":
+                body = await resp.read()
+                return web.Response(status=resp.status, body=body, headers={"Content-Type": resp.content_type})
+            return await _stream(request, resp)
+
+    async def _stream(request: web.Request, resp: aiohttp.ClientResponse) -> web.StreamResponse:
+        """An attachment, streamed as the service streams audio (`http/message.py`)."""
+        response = web.StreamResponse(status=resp.status, headers={
+            name: resp.headers[name] for name in STREAMED_HEADERS if name in resp.headers})
+        response.content_length = resp.content_length
+        await response.prepare(request)
+        async for chunk in resp.content.iter_any():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)

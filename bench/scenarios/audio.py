@@ -1,6 +1,8 @@
 """A 50 MB recording: upload (`PUT .../raw`) against a direct standalone attachment PUT, download
 (`GET .../raw`) against a direct attachment GET, and a Range request for the last 1 MB against the same
-Range sent to CouchDB. Throughput in MB/s; the service's memory growth is its peak RSS (VmHWM, reset before
+Range sent to CouchDB, each interleaved with the same direct request through the bare aiohttp relay
+(bench/relay.py, which forwards the Range and streams the body as the service does): relay/direct is the floor of
+a Python hop for these two rows. Throughput in MB/s; the service's memory growth is its peak RSS (VmHWM, reset before
 each request) over its RSS before. How much the service read from CouchDB for the Range request is the
 growth of `bytes_received` (the kernel's tcp_info, read with `ss`) of its connections to CouchDB.
 PouchDB Server needs more than the service's default CouchDB timeout (10 s) to store 50 MB; when the upload
@@ -28,6 +30,8 @@ TAIL = 1 * MB
 CONTENT_TYPE = "audio/wav"
 ATTACHMENT = "recording.wav"
 LONG_TIMEOUT = 300
+RELAY_NOTES = ("bench/relay.py: the direct request relayed as it is (Range forwarded, body streamed as the service "
+               "streams audio), no logic; interleaved with the API and direct requests of the row before")
 
 
 def _failure(sample) -> str:
@@ -67,6 +71,7 @@ async def run(ctx: Context) -> list:
     api = ctx.api(service, account.id)
     recording = wav(size)
     label = f"{size / MB:g} MB"
+    relay = await ctx.relay()
 
     # uploads, interleaved: the service first (so that a failure is seen before the long direct PUT)
     async def api_upload(target):
@@ -115,7 +120,7 @@ async def run(ctx: Context) -> list:
 
     # downloads of the recording stored by the direct PUT, interleaved
     source = direct_id
-    down_api, down_direct, down_couch, down_growth, down_peak = [], [], [], 0, 0
+    down_api, down_direct, down_relay, down_couch, down_growth, down_peak = [], [], [], [], 0, 0
     for _ in range(downloads):
         async with service.memory() as memory:
             sample = await counted(service, lambda: api.request(
@@ -129,16 +134,22 @@ async def run(ctx: Context) -> list:
         seconds, reply = await timed(lambda: ctx.direct.request("GET", db, source, ATTACHMENT, stream=True))
         expect(reply, 200, what="direct attachment GET")
         down_direct.append(size / MB / seconds)
+        seconds, reply = await timed(lambda: relay.request("GET", db, source, ATTACHMENT, stream=True))
+        if expect(reply, 200, what="relayed attachment GET").size != size:
+            raise RuntimeError(f"the relay sent {reply.size} of {size} bytes")
+        down_relay.append(size / MB / seconds)
     download = Row(NAME, f"download a {label} recording", "MB/s", median(down_api), None, median(down_direct),
                    None, mean([sample.couch_requests for sample in down_couch]), down_peak / MB, down_growth / MB,
                    goal=f">= {DOWNLOAD_GOAL:g}x direct attachment GET, RSS growth < {MEMORY_GOAL_MB} MB",
                    notes="direct: attachment GET; both read in 256 KB chunks and discarded")
     download.met = download.ratio_within(DOWNLOAD_GOAL) and download.rss_growth_mb < MEMORY_GOAL_MB
     download.extra.update(samples=downloads, couch_requests_by_kind=kinds_mean(down_couch))
+    down_floor = Row(NAME, "the same download through a bare aiohttp relay (floor of a Python hop)", "MB/s",
+                     median(down_relay), None, median(down_direct), None, 1.0, notes=RELAY_NOTES)
 
     # the last 1 MB
     range_header = {"Range": f"bytes=-{TAIL}"}
-    r_api, r_direct, r_couch, r_read, statuses, lower_bound = [], [], [], [], set(), False
+    r_api, r_direct, r_relay, r_couch, r_read, statuses, lower_bound = [], [], [], [], [], set(), False
     direct_reply = None
     async with service.memory() as memory:
         for _ in range(ranges):
@@ -158,6 +169,12 @@ async def run(ctx: Context) -> list:
                                                                          headers=range_header, stream=True))
             statuses.add(direct_reply.status)
             r_direct.append(seconds)
+            seconds, reply = await timed(lambda: relay.request("GET", db, source, ATTACHMENT, headers=range_header,
+                                                               stream=True))
+            if (reply.status, reply.size) != (direct_reply.status, direct_reply.size):
+                raise RuntimeError(f"the relay answered {reply.status} with {reply.size} bytes, CouchDB "
+                                   f"{direct_reply.status} with {direct_reply.size}")
+            r_relay.append(seconds)
     head = (size - TAIL) / MB
     if r_read:
         read_mb = median(r_read) / MB
@@ -179,4 +196,7 @@ async def run(ctx: Context) -> list:
     tail.met = (met and within) if met is not None else (None if within else False)
     tail.extra.update(samples=ranges, couch_requests_by_kind=kinds_mean(r_couch),
                       couch_range_status=sorted(statuses), service_received_bytes=r_read)
-    return [upload, download, tail]
+    tail_floor = Row(NAME, "the same Range through a bare aiohttp relay (floor of a Python hop)", "ms",
+                     median(ms(r_relay)), percentile(ms(r_relay), 95), median(ms(r_direct)),
+                     percentile(ms(r_direct), 95), 1.0, notes=RELAY_NOTES)
+    return [upload, download, down_floor, tail, tail_floor]
